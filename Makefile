@@ -1,0 +1,58 @@
+# msmd-builder: two commands on a fresh Debian 12 machine.
+#   make dataset                 build the default dataset from examples/
+#   make dataset MUTOPIA_ROOT=.. build the real one from a Mutopia checkout
+#   make test                    install what is missing and run the tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+MUTOPIA_ROOT ?= examples
+WORK_DIR ?= work
+OUT_DIR ?= dataset
+WORKERS ?= 2
+PYTEST_ARGS ?=
+
+APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
+	musescore-general-soundfont fluidr3mono-gm-soundfont
+
+.PHONY: setup system-packages dataset render-corpus test lint clean bench
+
+setup: $(STAMPS)/venv $(STAMPS)/apt
+
+# System packages (FluidSynth and the soundfonts). Installs only what is missing.
+$(STAMPS)/apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+# The virtualenv with pinned Python dependencies; redone when pyproject.toml changes.
+$(STAMPS)/venv: pyproject.toml
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c "import ensurepip" 2>/dev/null; then \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv python3-pip; fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+dataset: setup
+	$(BIN)/msmd-build corpus scan $(MUTOPIA_ROOT) --work-dir $(WORK_DIR)
+	$(BIN)/msmd-build corpus render --work-dir $(WORK_DIR) --workers $(WORKERS)
+
+test: setup
+	$(BIN)/ruff check msmd_builder tests bench
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check msmd_builder tests bench
+	$(BIN)/ruff format --check msmd_builder tests bench
+
+clean:
+	rm -rf $(WORK_DIR) $(OUT_DIR) .pytest_cache

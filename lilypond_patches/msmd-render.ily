@@ -1,0 +1,125 @@
+%% msmd-builder render hooks, loaded with  lilypond -dinclude-settings=msmd-render.ily
+%%
+%% Every score that LilyPond would typeset is split into two scores that run in the
+%% same LilyPond process:
+%%   * a layout score with the music as written (what the PDF shows), and
+%%   * a MIDI score built from a deep copy of the same music with every repeat
+%%     unfolded (what is heard), using the score's own \midi block, or the \midi
+%%     block of a MIDI-only score of the same book, or LilyPond's default.
+%% Scores that only have a \midi block (Mutopia's usual \unfoldRepeats companion
+%% score) are not rendered themselves; their \midi settings (tempo) are reused.
+%% Before the split, every note event gets a unique integer 'msmd-id, kept by the
+%% deep copy, so each performed note can be traced to the event that printed it.
+%% Source-level \repeat unfold is expanded into independent copies first, so that
+%% each printed notehead owns its event.
+%%
+%% Progress lines go to the log prefixed "msmd:" for the Python side to parse.
+
+#(define msmd-next-id 0)
+#(define msmd-pending-midi-scores '())
+#(define msmd-fallback-midi-def #f)
+
+#(define (msmd-log fmt . args)
+   (ly:message "msmd: ~a" (apply format #f fmt args)))
+
+#(define (msmd-expand-source-unfolds music)
+   "Replace source-level \\repeat unfold by sequential deep copies."
+   (map-some-music
+    (lambda (m)
+      (and (music-is-of-type? m 'unfolded-repeated-music)
+           (make-sequential-music
+            (map ly:music-deep-copy
+                 ((@@ (lily) make-unfolded-set) m)))))
+    music))
+
+#(define (msmd-tag-events! music)
+   "Give every NoteEvent a unique 'msmd-id."
+   (for-some-music
+    (lambda (m)
+      (if (music-is-of-type? m 'note-event)
+          (begin
+            (ly:music-set-property! m 'msmd-id msmd-next-id)
+            (set! msmd-next-id (1+ msmd-next-id))))
+      #f)
+    music)
+   music)
+
+#(define (msmd-forget-lengths! music)
+   "Drop lengths that LilyPond cached on containers; unfolding changed them."
+   (for-some-music
+    (lambda (m)
+      (if (procedure? (ly:music-property m 'length-callback #f))
+          (ly:music-set-property! m 'length '()))
+      #f)
+    music)
+   music)
+
+#(define (msmd-unfolded-copy music)
+   "A deep copy of MUSIC with every repeat unfolded, as it is played."
+   (msmd-forget-lengths! (unfold-repeats-fully (ly:music-deep-copy music))))
+
+#(define (msmd-output-defs-of score kind)
+   (filter (lambda (def) (eq? (ly:output-def-lookup def 'output-def-kind #f) kind))
+           (ly:score-output-defs score)))
+
+#(define (msmd-split-score score)
+   "Return the list of scores that replace SCORE."
+   (if (or (not (ly:score? score)) (ly:score-error? score))
+       (list score)
+       (let ((layouts (msmd-output-defs-of score 'layout))
+             (midis (msmd-output-defs-of score 'midi)))
+         (cond
+          ((and (null? layouts) (pair? midis))
+           (msmd-log "midi-only score dropped; its \\midi block is reused")
+           (if (not msmd-fallback-midi-def)
+               (set! msmd-fallback-midi-def (car midis)))
+           (for-each (lambda (s) (ly:score-add-output-def! s (car midis)))
+                     msmd-pending-midi-scores)
+           (set! msmd-pending-midi-scores '())
+           '())
+          (else
+           (let* ((music (msmd-tag-events!
+                          (msmd-expand-source-unfolds (ly:score-music score))))
+                  (layout-score (ly:make-score music))
+                  (midi-music (msmd-unfolded-copy music))
+                  (midi-score (ly:make-score midi-music)))
+             (if (module? (ly:score-header score))
+                 (ly:score-set-header! layout-score (ly:score-header score)))
+             (for-each (lambda (def) (ly:score-add-output-def! layout-score def))
+                       layouts)
+             (cond
+              ((pair? midis) (ly:score-add-output-def! midi-score (car midis)))
+              (msmd-fallback-midi-def
+               (ly:score-add-output-def! midi-score msmd-fallback-midi-def))
+              (else
+               (set! msmd-pending-midi-scores
+                     (cons midi-score msmd-pending-midi-scores))))
+             (msmd-log "score split: layout + unfolded midi (events ~a)" msmd-next-id)
+             (list layout-score midi-score)))))))
+
+#(define (msmd-finish-pending!)
+   (for-each (lambda (s) (ly:score-add-output-def! s $defaultmidi))
+             msmd-pending-midi-scores)
+   (set! msmd-pending-midi-scores '()))
+
+#(define (msmd-each handler)
+   (lambda args
+     (let ((target (drop-right args 1))
+           (score (last args)))
+       (for-each (lambda (s) (apply handler (append target (list s))))
+                 (msmd-split-score score)))))
+
+#(define toplevel-score-handler (msmd-each collect-scores-for-book))
+#(define book-score-handler (msmd-each ly:book-add-score!))
+#(define bookpart-score-handler (msmd-each ly:book-add-score!))
+#(define toplevel-music-handler
+   (lambda (music) (collect-music-aux toplevel-score-handler music)))
+#(define book-music-handler
+   (lambda (book music)
+     (collect-music-aux (lambda (score) (book-score-handler book score)) music)))
+#(define bookpart-music-handler book-music-handler)
+
+#(define toplevel-book-handler
+   (lambda (book) (msmd-finish-pending!) (print-book-with-defaults book)))
+#(define book-handler
+   (lambda (book) (msmd-finish-pending!) (print-book-with-defaults book)))

@@ -1,0 +1,49 @@
+"""Shared fixtures: a throw-away Mutopia-like tree and the real snapshot when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_ROOT = REPO_ROOT / "examples"
+
+
+def mutopia_root() -> Path | None:
+    """The real Mutopia snapshot: $MUTOPIA_ROOT, else ../shared/mutopia beside the repo."""
+    env = os.environ.get("MUTOPIA_ROOT")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO_ROOT.parent / "shared" / "mutopia")
+    for candidate in candidates:
+        if (candidate / "ftp").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def real_mutopia() -> Path:
+    root = mutopia_root()
+    if root is None:
+        pytest.skip("no Mutopia snapshot: set MUTOPIA_ROOT or place it at ../shared/mutopia")
+    return root
+
+
+@pytest.fixture
+def make_piece(tmp_path: Path):
+    """Write a one-file piece into a Mutopia-like tree; return (root, main_file)."""
+
+    def write(name: str, content: str | bytes, extra: dict[str, str | bytes] | None = None):
+        root = tmp_path / "mutopia"
+        folder = root / "ftp" / "TestC" / "Op1" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        main = folder / f"{name}.ly"
+        for path, data in [(main, content), *((folder / k, v) for k, v in (extra or {}).items())]:
+            if isinstance(data, bytes):
+                path.write_bytes(data)
+            else:
+                path.write_text(data, encoding="utf-8")
+        return root, f"ftp/TestC/Op1/{name}/{name}.ly"
+
+    return write
