@@ -4,3 +4,4 @@
 %% need from LilyPond is added here.
 \include "msmd-compat.ily"
 \include "msmd-render.ily"
+\include "msmd-geometry.ily"

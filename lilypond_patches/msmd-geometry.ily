@@ -1,0 +1,250 @@
+%% msmd-builder geometry and event logs.
+%%
+%% Layout side: an engraver in every Score collects each NoteHead with the
+%% note event that caused it (its 'msmd-id, set by msmd-render.ily), every Tie,
+%% every StaffSymbol and system-start delimiter.  After page breaking, the
+%% \paper page-post-process callback turns their extents into page positions
+%% and writes two tables beside the PDF:
+%%   <output>.msmd-noteheads.tsv   one row per notehead
+%%   <output>.msmd-systems.tsv     one row per system (all its staves)
+%% MIDI side: a performer in every Voice logs each note event it plays, with
+%% its 'msmd-id and musical moment, to <output>.msmd-performed.tsv.
+%%
+%% Units: positions in PDF points (1/72 in), origin at the page's top-left
+%% corner, y growing downwards; moments in whole notes as exact rationals.
+
+#(define msmd-layout-score-index -1)
+#(define msmd-midi-score-index -1)
+#(define msmd-pending-heads '())     % (score grob moment) awaiting page layout
+#(define msmd-pending-ties '())
+#(define msmd-pending-staves '())    % (score grob)
+#(define msmd-book-index -1)
+#(define msmd-performed-port #f)
+
+#(define (msmd-output-file suffix)
+   (string-append (ly:parser-output-name) suffix))
+
+#(define (msmd-event-id event)
+   (let ((id (ly:event-property event 'msmd-id #f)))
+     (if (integer? id)
+         id
+         (let ((music (ly:event-property event 'music-cause #f)))
+           (if (ly:music? music) (ly:music-property music 'msmd-id -1) -1)))))
+
+#(define (msmd-rational x)
+   (if (exact? x) (number->string x) (number->string (inexact->exact x))))
+
+#(define (msmd-location event)
+   (let ((origin (ly:event-property event 'origin #f)))
+     (if (ly:input-location? origin)
+         (let ((flcc (ly:input-file-line-char-column origin)))
+           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (cadddr flcc)))
+         "")))
+
+#(define (msmd-geometry-engraver context)
+   (let ((score -1))
+     (make-engraver
+      ((initialize engraver)
+       (set! msmd-layout-score-index (1+ msmd-layout-score-index))
+       (set! score msmd-layout-score-index))
+      (acknowledgers
+       ((note-head-interface engraver grob source-engraver)
+        (let ((cause (ly:grob-property grob 'cause #f)))
+          (if (and (ly:stream-event? cause)
+                   (memq 'note-event (ly:event-property cause 'class '())))
+              (set! msmd-pending-heads
+                    (cons (list score grob (ly:context-current-moment context))
+                          msmd-pending-heads)))))
+       ((tie-interface engraver grob source-engraver)
+        (set! msmd-pending-ties (cons grob msmd-pending-ties)))
+       ((staff-symbol-interface engraver grob source-engraver)
+        (set! msmd-pending-staves (cons (list score grob) msmd-pending-staves)))))))
+
+#(define (msmd-performed-logger context)
+   (let ((score -1))
+     (make-performer
+      ((initialize performer)
+       (set! score msmd-midi-score-index))
+      (listeners
+       ((note-event performer event)
+        (let ((moment (ly:context-current-moment context))
+              (pitch (ly:event-property event 'pitch #f))
+              (duration (ly:event-property event 'duration #f)))
+          (if (and msmd-performed-port (ly:pitch? pitch))
+              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+                      score
+                      (msmd-event-id event)
+                      (msmd-rational (ly:moment-main moment))
+                      (msmd-rational (ly:moment-grace moment))
+                      (+ 60 (ly:pitch-semitones pitch))
+                      (if (ly:duration? duration)
+                          (msmd-rational (ly:moment-main (ly:duration-length duration)))
+                          "0")
+                      (msmd-location event)))))))))
+
+#(define (msmd-midi-score-counter context)
+   (make-performer
+    ((initialize performer)
+     (set! msmd-midi-score-index (1+ msmd-midi-score-index))
+     (if (not msmd-performed-port)
+         (begin
+           (set! msmd-performed-port (open-output-file (msmd-output-file ".msmd-performed.tsv")))
+           (display "score\tevent_id\tmoment_main\tmoment_grace\tpitch\tduration_whole\tsource\n"
+                    msmd-performed-port)))
+     (force-output msmd-performed-port))))
+
+%% Page layout: from system-relative extents to page positions.
+#(define (msmd-line-offsets layout page line config-y)
+   "Return (x . y) of LINE's reference point on the page, in staff spaces, y down."
+   (let* ((extra (ly:prob-property line 'extra-offset '(0 . 0)))
+          (y (ly:prob-property line 'Y-offset #f))
+          (y (if (number? y) y config-y))
+          (x (ly:prob-property line 'X-offset 0.0))
+          (margin (if (and (ly:output-def-lookup layout 'two-sided #f)
+                           (not (even? (ly:prob-property page 'page-number 1))))
+                      (ly:prob-property page 'right-margin 0.0)
+                      (ly:prob-property page 'left-margin 0.0))))
+     ;; As make-page-stencil and its caller in page.scm place the system.
+     (cons (+ margin (ly:output-def-lookup layout 'horizontal-shift 0.0) x (car extra))
+           (+ (ly:prob-property page 'top-margin 0.0) y (cdr extra)))))
+
+#(define (msmd-fmt x) (format #f "~,3f" x))
+
+#(define (msmd-write-geometry layout pages)
+   (set! msmd-book-index (1+ msmd-book-index))
+   (let* ((scale (* (ly:output-def-lookup layout 'output-scale) (/ 72 25.4)))
+          (systems (make-hash-table))   ; system grob -> (index page x y)
+          (system-list '())
+          (tied-heads (make-hash-table))
+          (suffix (if (= msmd-book-index 0) "" (format #f "-~a" msmd-book-index)))
+          (heads-port (open-output-file (msmd-output-file (string-append suffix ".msmd-noteheads.tsv"))))
+          (systems-port (open-output-file (msmd-output-file (string-append suffix ".msmd-systems.tsv")))))
+     ;; Systems in reading order, with their page and offset.
+     (let ((index 0))
+       (for-each
+        (lambda (page)
+          (let ((number (ly:prob-property page 'page-number))
+                (configuration (ly:prob-property page 'configuration '())))
+            (for-each
+             (lambda (line config-y)
+               (let ((grob (ly:prob-property line 'system-grob #f)))
+                 (if (ly:grob? grob)
+                     (let ((offset (msmd-line-offsets layout page line config-y)))
+                       (hashq-set! systems grob (list index number (car offset) (cdr offset)))
+                       (set! system-list (cons grob system-list))
+                       (set! index (1+ index))))))
+             (ly:prob-property page 'lines '())
+             (if (= (length configuration) (length (ly:prob-property page 'lines '())))
+                 configuration
+                 (make-list (length (ly:prob-property page 'lines '())) 0.0)))))
+        pages))
+     (set! system-list (reverse system-list))
+     ;; Staff pieces per system, top to bottom.
+     (let ((staves-of (make-hash-table)))
+       (for-each
+        (lambda (entry)
+          (let* ((original (cadr entry))
+                 (pieces (if (ly:spanner? original)
+                             (let ((broken (ly:spanner-broken-into original)))
+                               (if (null? broken) (list original) broken))
+                             (list original))))
+            (for-each
+             (lambda (piece)
+               (if (grob::is-live? piece)
+                   (let ((sys (ly:grob-system piece)))
+                     (if (and (ly:grob? sys) (hashq-ref systems sys))
+                         (hashq-set! staves-of sys (cons piece (hashq-ref staves-of sys '())))))))
+             pieces)))
+        msmd-pending-staves)
+       (display "system\tpage\tstaves\tx0_pt\ty0_pt\tx1_pt\ty1_pt\tstaff_y_pt\n" systems-port)
+       (for-each
+        (lambda (sys)
+          (let* ((info (hashq-ref systems sys))
+                 (ox (caddr info)) (oy (cadddr info))
+                 (pieces (sort (hashq-ref staves-of sys '())
+                               (lambda (a b) (> (interval-center (ly:grob-extent a sys Y))
+                                                (interval-center (ly:grob-extent b sys Y))))))
+                 (xs (map (lambda (p) (ly:grob-extent p sys X)) pieces))
+                 (ys (map (lambda (p) (ly:grob-extent p sys Y)) pieces)))
+            (hashq-set! staves-of sys pieces)
+            (if (pair? pieces)
+                (format systems-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+                        (car info) (cadr info) (length pieces)
+                        (msmd-fmt (* scale (+ ox (apply min (map car xs)))))
+                        (msmd-fmt (* scale (- oy (apply max (map cdr ys)))))
+                        (msmd-fmt (* scale (+ ox (apply max (map cdr xs)))))
+                        (msmd-fmt (* scale (- oy (apply min (map car ys)))))
+                        (string-join
+                         (map (lambda (y) (msmd-fmt (* scale (- oy (interval-center y))))) ys)
+                         ",")))))
+        system-list)
+       ;; Tie continuations: the right-hand head of every tie.
+       (for-each
+        (lambda (tie)
+          (let ((right (ly:spanner-bound tie RIGHT)))
+            (if (ly:grob? right) (hashq-set! tied-heads right #t))))
+        msmd-pending-ties)
+       ;; Noteheads.
+       (display (string-append
+                 "score\tevent_id\tpage\tsystem\tstaff\tx0_pt\ty0_pt\tx1_pt\ty1_pt\t"
+                 "pitch\tmoment_main\tmoment_grace\tduration_whole\ttied\tvisible\tsource\n")
+                heads-port)
+       (for-each
+        (lambda (entry)
+          (let* ((score (car entry))
+                 (grob (cadr entry))
+                 (moment (caddr entry))
+                 (event (ly:grob-property grob 'cause))
+                 (pitch (ly:event-property event 'pitch #f))
+                 (duration (ly:event-property event 'duration #f))
+                 (alive (grob::is-live? grob))
+                 (sys (and alive (ly:grob-system grob)))
+                 (info (and (ly:grob? sys) (hashq-ref systems sys)))
+                 (staff (and info (ly:grob-object grob 'staff-symbol #f)))
+                 (staff-index (if (and info (ly:grob? staff))
+                                  (let loop ((rest (hashq-ref staves-of sys '())) (i 0))
+                                    (cond ((null? rest) -1)
+                                          ((eq? (car rest) staff) i)
+                                          (else (loop (cdr rest) (1+ i)))))
+                                  -1))
+                 (stencil (and info (ly:grob-property grob 'stencil #f)))
+                 (visible (and info (ly:stencil? stencil)
+                               (not (ly:stencil-empty? stencil))
+                               (not (eq? #t (ly:grob-property grob 'transparent #f)))))
+                 (xe (and info (ly:grob-extent grob sys X)))
+                 (ye (and info (ly:grob-extent grob sys Y))))
+            (format heads-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+                    score (msmd-event-id event)
+                    (if info (cadr info) -1) (if info (car info) -1) staff-index
+                    (if (and info (interval-sane? xe)) (msmd-fmt (* scale (+ (caddr info) (car xe)))) "nan")
+                    (if (and info (interval-sane? ye)) (msmd-fmt (* scale (- (cadddr info) (cdr ye)))) "nan")
+                    (if (and info (interval-sane? xe)) (msmd-fmt (* scale (+ (caddr info) (cdr xe)))) "nan")
+                    (if (and info (interval-sane? ye)) (msmd-fmt (* scale (- (cadddr info) (car ye)))) "nan")
+                    (if (ly:pitch? pitch) (+ 60 (ly:pitch-semitones pitch)) -1)
+                    (msmd-rational (ly:moment-main moment))
+                    (msmd-rational (ly:moment-grace moment))
+                    (if (ly:duration? duration)
+                        (msmd-rational (ly:moment-main (ly:duration-length duration)))
+                        "0")
+                    (if (hashq-ref tied-heads grob #f) 1 0)
+                    (if visible 1 0)
+                    (msmd-location event))))
+        (reverse msmd-pending-heads)))
+     (close-port heads-port)
+     (close-port systems-port)
+     (set! msmd-pending-heads '())
+     (set! msmd-pending-ties '())
+     (set! msmd-pending-staves '())))
+
+\paper {
+  page-post-process = #msmd-write-geometry
+}
+
+\layout {
+  \context { \Score \consists #msmd-geometry-engraver }
+}
+
+\midi {
+  \context { \Score \consists #msmd-midi-score-counter }
+  \context { \Voice \consists #msmd-performed-logger }
+}
