@@ -154,6 +154,8 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             lilypond_errors=rendered.n_errors,
             messages=list(rendered.messages[:5]),
         )
+        if rendered.error:
+            details["degraded_class"] = rendered.error["error_class"]
         return PieceOutcome(
             entry.piece_id, rendered.status, stage, seconds=seconds, details=details
         )
