@@ -188,6 +188,8 @@ def piece_command(
         write_index(scan_corpus(mutopia_root), wd.index)
         atomic_write_json(wd.corpus_record, {"mutopia_root": str(mutopia_root.resolve())})
     entry = find_piece(wd.entries(), piece_id)
+    if entry is None:
+        raise click.BadParameter(f"{piece_id!r} is not in {wd.index}", param_hint="PIECE_ID")
     settings = BuildSettings(
         work_dir=str(work_dir.resolve()),
         mutopia_root=str(wd.mutopia_root()),

@@ -1,0 +1,5 @@
+\include "header.ily"
+
+\score {
+  { c'4 e' g' c'' }
+}

@@ -1,0 +1,4 @@
+title = "Nested Piece"
+mutopiatitle = "Nested"
+mutopiacomposer = "AlphaA"
+mutopiainstrument = "Clavichord"

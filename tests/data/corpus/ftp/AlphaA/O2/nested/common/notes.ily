@@ -1,0 +1,1 @@
+music = \relative c' { c8 d e f g a b c }

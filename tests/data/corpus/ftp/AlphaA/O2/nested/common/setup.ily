@@ -1,0 +1,2 @@
+\include "english.ly"
+\include "notes.ily"

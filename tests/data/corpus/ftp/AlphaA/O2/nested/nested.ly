@@ -1,0 +1,9 @@
+\version "2.10.0"
+\include "common/setup.ily"
+
+\header {
+  \include "common/fields.ily"
+  opus = "Op. 2"
+}
+
+\score { \music }

@@ -1,0 +1,7 @@
+\version "2.8.0"
+\header {
+  title = "Invention"
+  mutopiacomposer = "BetaB"
+  mutopiainstrument = "Clavier"
+}
+\score { { c'1 } }

@@ -1,0 +1,5 @@
+\header {
+  mutopiatitle = "Book"
+  mutopiacomposer = "DeltaD"
+  mutopiainstrument = "Harpsichord"
+}

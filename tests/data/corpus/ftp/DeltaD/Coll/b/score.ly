@@ -1,0 +1,3 @@
+\version "2.10.0"
+\header { mutopiatitle = "B" mutopiainstrument = "Piano" }
+\score { { c'1 } }

@@ -1,0 +1,4 @@
+\header {
+  mutopiacomposer = "GammaG"
+  mutopiainstrument = "Piano"
+}

@@ -1,0 +1,5 @@
+\header {
+  title = "Suite"
+  mutopiacomposer = "GammaG"
+  mutopiainstrument = "Harpsichord, Piano"
+}

@@ -1,0 +1,6 @@
+\version "2.18.2"
+\bookpart {
+  \include "../header.ily"
+  \header { title = "One" }
+  \score { { c''1 } }
+}
