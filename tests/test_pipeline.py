@@ -1,0 +1,79 @@
+"""Integration: the CLI over examples/ and over a few real Mutopia pieces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from msmd_builder.cli import main
+from tests.conftest import EXAMPLES_ROOT
+
+
+@pytest.fixture(scope="module")
+def examples_work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    runner = CliRunner()
+    scan = runner.invoke(main, ["corpus", "scan", str(EXAMPLES_ROOT), "--work-dir", str(work)])
+    assert scan.exit_code == 0, scan.output
+    render = runner.invoke(main, ["corpus", "render", "--work-dir", str(work), "--workers", "2"])
+    assert render.exit_code == 0, render.output
+    return work
+
+
+def test_every_example_renders_cleanly(examples_work):
+    report = json.loads((examples_work / "reports" / "render.json").read_text())
+    assert report["summary"]["pieces"] == 12
+    statuses = {p["piece_id"]: p["status"] for p in report["pieces"]}
+    assert set(statuses.values()) == {"ok"}, statuses
+    md = (examples_work / "reports" / "render.md").read_text()
+    assert "produced PDF and MIDI: 12 (100.0 %)" in md
+
+
+def test_examples_geometry_tables_are_written(examples_work):
+    piece = examples_work / "pieces" / "ExampleC__O25__sixteenth-etude" / "render"
+    noteheads = (piece / "sixteenth-etude.msmd-noteheads.tsv").read_text().splitlines()
+    pages = {line.split("\t")[2] for line in noteheads[1:]}
+    assert pages == {"1", "2", "3", "4"}  # the four-page example, every page has noteheads
+    minuet = examples_work / "pieces" / "ExampleA__O1__volta-minuet" / "render"
+    heads = (minuet / "volta-minuet.msmd-noteheads.tsv").read_text().splitlines()
+    performed = (minuet / "volta-minuet.msmd-performed.tsv").read_text().splitlines()
+    assert len(performed) > len(heads)  # its \repeat volta plays sections twice
+
+
+def test_second_render_is_cached(examples_work):
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["corpus", "render", "--work-dir", str(examples_work), "--workers", "1"]
+    )
+    assert result.exit_code == 0
+    report = json.loads((examples_work / "reports" / "render.json").read_text())
+    assert report["summary"]["wall_seconds"] < report["summary"]["pieces"] * 0.5
+
+
+def test_piece_command_unknown_id(examples_work):
+    result = CliRunner().invoke(main, ["piece", "Nobody__X__y", "--work-dir", str(examples_work)])
+    assert result.exit_code != 0
+    assert "not in" in result.output
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    "piece_id",
+    [
+        "BachJS__BWV846__wtk1-prelude1",
+        "MozartWA__KV331__KV331_1_2_var1",
+        "ChopinFF__O9__nocturne_in_b-flat_minor",  # needs convert-ly and a compat shim
+    ],
+)
+def test_real_pieces_render(real_mutopia, tmp_path, piece_id):
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["piece", piece_id, "--work-dir", str(tmp_path), "--mutopia-root", str(real_mutopia)],
+    )
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.output)
+    assert outcome["status"] in ("ok", "degraded")
+    assert outcome["details"]["pdf_files"] and outcome["details"]["midi_files"]
