@@ -56,7 +56,9 @@
                     (cons (list score grob (ly:context-current-moment context))
                           msmd-pending-heads)))))
        ((tie-interface engraver grob source-engraver)
-        (set! msmd-pending-ties (cons grob msmd-pending-ties)))
+        ;; RepeatTie and LaissezVibrerTie are items, not ties to a next note.
+        (if (ly:spanner? grob)
+            (set! msmd-pending-ties (cons grob msmd-pending-ties))))
        ((staff-symbol-interface engraver grob source-engraver)
         (set! msmd-pending-staves (cons (list score grob) msmd-pending-staves)))))))
 

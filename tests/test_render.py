@@ -178,3 +178,15 @@ def test_recoverable_scheme_error_is_degraded_and_classified(make_piece, tmp_pat
     assert result.n_errors >= 1
     assert result.error["error_class"] == "scheme"
     assert "Unbound variable" in result.error["message"]
+
+
+def test_repeat_ties_and_laissez_vibrer_render(make_piece, tmp_path):
+    root, main = make_piece(
+        "lv",
+        HEADER + r"{ c'2~ c'2 | c'2\laissezVibrer r2 | \repeat volta 2 { d'1 } e'1\repeatTie }",
+    )
+    result = build(root, main, tmp_path / "work")
+    assert result.status == "ok"
+    heads = (Path(result.render_dir) / "lv.msmd-noteheads.tsv").read_text().splitlines()[1:]
+    tied = [line.split("\t")[13] for line in heads]
+    assert tied == ["0", "1", "0", "0", "0"]  # only the second c' continues a tie
