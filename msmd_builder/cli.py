@@ -21,6 +21,7 @@ from rich.progress import (
 from msmd_builder import __version__
 from msmd_builder.cache import atomic_write_json
 from msmd_builder.errors import MsmdError
+from msmd_builder.render import DEFAULT_TIMEOUT_SEC
 
 __all__ = ["main"]
 
@@ -32,6 +33,20 @@ WORK_DIR_OPTION = click.option(
     default=Path("work"),
     show_default=True,
     help="Build work directory (index, per-piece outputs, reports).",
+)
+
+
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    "timeout_sec",
+    type=float,
+    default=DEFAULT_TIMEOUT_SEC,
+    show_default=True,
+    help="Per-piece LilyPond time limit, seconds; a hang past it is killed and reported.",
+)
+
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Ignore cached results and redo every stage."
 )
 
 
@@ -105,15 +120,8 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 @click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
 @click.option("--all-pieces", is_flag=True, help="Also pieces that are not solo keyboard.")
-@click.option(
-    "--timeout",
-    "timeout_sec",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="Per-piece LilyPond time limit, seconds.",
-)
-@click.option("--force", is_flag=True, help="Ignore cached results and redo every piece.")
+@TIMEOUT_OPTION
+@FORCE_OPTION
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -163,15 +171,8 @@ def corpus_render(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Scan this checkout first if the work directory has no index yet.",
 )
-@click.option(
-    "--timeout",
-    "timeout_sec",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="LilyPond time limit, seconds.",
-)
-@click.option("--force", is_flag=True, help="Redo every stage even if cached.")
+@TIMEOUT_OPTION
+@FORCE_OPTION
 def piece_command(
     piece_id: str, work_dir: Path, mutopia_root: Path | None, timeout_sec: float, force: bool
 ) -> None:
