@@ -1,0 +1,291 @@
+"""Stage 5: link every performed note to the notehead that printed it.
+
+Inputs, all written by one LilyPond run (see ``lilypond_patches/``):
+
+* the noteheads table (layout side), each row carrying the ``event_id`` of the
+  note event that caused it;
+* the performed log (MIDI side): every note event the unfolded MIDI score
+  played, with its ``event_id`` and musical moment, in playing order;
+* LilyPond's MIDI file, for the note-ons and note-offs in ticks, velocities
+  and the tempo map that turns ticks into seconds.
+
+Event ids make the notehead side exact.  The only step that is matched rather
+than read is MIDI note -> logged event, because a MIDI file carries no ids:
+notes are paired per pitch, in time order, with the logged events that start
+a sound (tie continuations do not), allowing for LilyPond's own placement of
+grace notes just before their beat.  Whatever stays unpaired on either side is
+counted and reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from msmd_builder.tables import PERFORMED_EVENT_DTYPE
+
+__all__ = [
+    "MidiNote",
+    "LoggedEvent",
+    "read_midi_notes",
+    "read_performed_log",
+    "match_notes",
+    "AlignmentStats",
+]
+
+#: LilyPond writes 384 ticks per quarter note, i.e. 1536 per whole note.
+_TICK_TOLERANCE = 2
+
+
+@dataclass(frozen=True)
+class MidiNote:
+    """One note of a MIDI file, from note-on to its note-off."""
+
+    track: int
+    pitch: int
+    velocity: int
+    onset_tick: int
+    offset_tick: int
+    onset_sec: float
+    offset_sec: float
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One note event played by the unfolded MIDI score, in playing order."""
+
+    order: int  # position in the log
+    score: int
+    event_id: int
+    moment_main: Fraction
+    moment_grace: Fraction
+    pitch: int
+    duration_whole: Fraction
+
+
+@dataclass(frozen=True)
+class AlignmentStats:
+    """Counts that say how complete an alignment is."""
+
+    midi_notes: int
+    matched_midi_notes: int
+    sounding_events: int
+    matched_events: int
+    unison_events: int  # events sounding through another voice's identical note
+
+
+def _tempo_map(midi: mido.MidiFile) -> tuple[list[int], list[float], list[int]]:
+    """Return (ticks, seconds at those ticks, tempo from there) of every tempo change."""
+    changes: dict[int, int] = {}
+    for track in midi.tracks:
+        tick = 0
+        for message in track:
+            tick += message.time
+            if message.type == "set_tempo":
+                changes[tick] = message.tempo
+    if 0 not in changes:
+        changes[0] = 500000
+    ticks = sorted(changes)
+    seconds = [0.0]
+    for previous, current in zip(ticks, ticks[1:], strict=False):
+        seconds.append(
+            seconds[-1] + (current - previous) * changes[previous] / 1e6 / midi.ticks_per_beat
+        )
+    return ticks, seconds, [changes[t] for t in ticks]
+
+
+def read_midi_notes(path: str | Path) -> list[MidiNote]:
+    """Read every note of a MIDI file with exact times from its tempo map.
+
+    Overlapping notes of one pitch on one channel are paired first-in,
+    first-out, as synthesizers do.
+    """
+    midi = mido.MidiFile(path)
+    ticks, seconds, tempos = _tempo_map(midi)
+
+    def to_sec(tick: int) -> float:
+        i = bisect.bisect_right(ticks, tick) - 1
+        return seconds[i] + (tick - ticks[i]) * tempos[i] / 1e6 / midi.ticks_per_beat
+
+    notes: list[MidiNote] = []
+    for index, track in enumerate(midi.tracks):
+        tick = 0
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+        for message in track:
+            tick += message.time
+            if message.type == "note_on" and message.velocity > 0:
+                sounding[(message.channel, message.note)].append((tick, message.velocity))
+            elif message.type in ("note_off", "note_on"):
+                started = sounding.get((message.channel, message.note))
+                if started:
+                    onset, velocity = started.pop(0)
+                    notes.append(
+                        MidiNote(
+                            index, message.note, velocity, onset, tick, to_sec(onset), to_sec(tick)
+                        )
+                    )
+    notes.sort(key=lambda n: (n.onset_tick, n.track, n.pitch))
+    return notes
+
+
+def read_performed_log(path: str | Path, *, score: int | None = None) -> list[LoggedEvent]:
+    """Read ``*.msmd-performed.tsv``, optionally only the rows of one score."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    events = []
+    for order, row in enumerate(rows):
+        if score is not None and int(row["score"]) != score:
+            continue
+        events.append(
+            LoggedEvent(
+                order=order,
+                score=int(row["score"]),
+                event_id=int(row["event_id"]),
+                moment_main=Fraction(row["moment_main"]),
+                moment_grace=Fraction(row["moment_grace"]),
+                pitch=int(row["pitch"]),
+                duration_whole=Fraction(row["duration_whole"]),
+            )
+        )
+    return events
+
+
+def match_notes(
+    midi_notes: list[MidiNote],
+    events: list[LoggedEvent],
+    *,
+    continuation_ids: set[int],
+    ticks_per_whole: int = 1536,
+) -> tuple[dict[int, int], list[int], AlignmentStats]:
+    """Pair MIDI notes with the logged events that produced them.
+
+    Parameters
+    ----------
+    midi_notes : list of MidiNote
+        Notes of one MIDI file (one score).
+    events : list of LoggedEvent
+        The log of the same score.
+    continuation_ids : set of int
+        Event ids whose notehead ends a tie: they sound on from the previous
+        note and start no MIDI note.
+    ticks_per_whole : int
+        MIDI resolution, ticks per whole note.
+
+    Returns
+    -------
+    pairs : dict
+        MIDI note index -> index into ``events``.
+    unison : list of int
+        Indices of events that start at the same moment and pitch as a matched
+        event of another voice; LilyPond plays such unisons once.
+    stats : AlignmentStats
+    """
+    sounding = [i for i, e in enumerate(events) if e.event_id not in continuation_ids]
+    # LilyPond shifts the whole MIDI by the grace time before the first beat.
+    shift = 0
+    non_grace = [events[i] for i in sounding if events[i].moment_grace == 0]
+    if non_grace and midi_notes:
+        first = min(e.moment_main for e in non_grace)
+        candidates = [
+            n.onset_tick - int(first * ticks_per_whole)
+            for n in midi_notes
+            if n.pitch in {e.pitch for e in non_grace if e.moment_main == first}
+        ]
+        if candidates:
+            shift = min(candidates, key=abs)
+
+    by_pitch: dict[int, list[int]] = defaultdict(list)
+    for i in sounding:
+        by_pitch[events[i].pitch].append(i)
+
+    def window(event: LoggedEvent) -> tuple[float, float]:
+        main = float(event.moment_main) * ticks_per_whole + shift
+        if event.moment_grace == 0:
+            return main - _TICK_TOLERANCE, main + _TICK_TOLERANCE
+        # Grace notes sound somewhere in the span before their main note.
+        return main + float(event.moment_grace) * ticks_per_whole - _TICK_TOLERANCE, main
+
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for note_index, note in enumerate(midi_notes):
+        best = None
+        best_distance = None
+        for event_index in by_pitch.get(note.pitch, ()):
+            if event_index in used:
+                continue
+            low, high = window(events[event_index])
+            if low <= note.onset_tick <= high:
+                centre = (low + high) / 2
+                distance = abs(note.onset_tick - centre)
+                if best_distance is None or distance < best_distance:
+                    best, best_distance = event_index, distance
+        if best is not None:
+            pairs[note_index] = best
+            used.add(best)
+    matched_keys = {
+        (events[i].moment_main, events[i].moment_grace, events[i].pitch) for i in used
+    }
+    unison = [
+        i
+        for i in sounding
+        if i not in used
+        and (events[i].moment_main, events[i].moment_grace, events[i].pitch) in matched_keys
+    ]
+    stats = AlignmentStats(
+        midi_notes=len(midi_notes),
+        matched_midi_notes=len(pairs),
+        sounding_events=len(sounding),
+        matched_events=len(used) + len(unison),
+        unison_events=len(unison),
+    )
+    return pairs, unison, stats
+
+
+def performed_table(
+    midi_notes: list[MidiNote],
+    events: list[LoggedEvent],
+    pairs: dict[int, int],
+    *,
+    notehead_of_event: dict[int, int],
+    staff_of_event: dict[int, int],
+    ticks_per_whole: int = 1536,
+) -> np.ndarray:
+    """Build the :data:`~msmd_builder.tables.PERFORMED_EVENT_DTYPE` table, one row per MIDI note.
+
+    ``occurrence`` counts how often the same event was played before (repeats).
+    MIDI notes without a logged event keep ``event_id`` and ``notehead_id`` -1.
+    """
+    table = np.zeros(len(midi_notes), dtype=PERFORMED_EVENT_DTYPE)
+    seen: dict[int, int] = defaultdict(int)
+    for note_index, note in enumerate(midi_notes):
+        event_index = pairs.get(note_index)
+        event = events[event_index] if event_index is not None else None
+        event_id = event.event_id if event else -1
+        occurrence = seen[event_id] if event else 0
+        if event:
+            seen[event_id] += 1
+        onset_whole = (
+            float(event.moment_main + event.moment_grace)
+            if event
+            else note.onset_tick / ticks_per_whole
+        )
+        table[note_index] = (
+            event_id,
+            notehead_of_event.get(event_id, -1),
+            occurrence,
+            note.pitch,
+            note.velocity,
+            onset_whole,
+            (note.offset_tick - note.onset_tick) / ticks_per_whole,
+            note.onset_sec,
+            note.offset_sec,
+            staff_of_event.get(event_id, -1),
+        )
+    return table

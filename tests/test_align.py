@@ -1,0 +1,105 @@
+"""Alignment core: MIDI notes <-> logged note events <-> noteheads, on pieces rendered here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msmd_builder.align import match_notes, performed_table, read_midi_notes, read_performed_log
+from msmd_builder.normalize import normalize_piece
+from msmd_builder.render import render_piece
+from msmd_builder.score import read_noteheads_tsv
+
+HEADER = '\\version "2.24.0"\n\\header { title = "Test" }\n'
+
+
+def render(make_piece, tmp_path, name, body):
+    root, main = make_piece(name, HEADER + body)
+    normalized = normalize_piece(
+        f"TestC__Op1__{name}", mutopia_root=root, main_file=main, work_dir=tmp_path
+    )
+    return render_piece(normalized, work_dir=tmp_path)
+
+
+def align_score(result, score=0):
+    folder = Path(result.render_dir)
+    heads = read_noteheads_tsv(next(folder.glob("*.msmd-noteheads.tsv")))
+    heads = heads[heads["score"] == score]
+    events = read_performed_log(next(folder.glob("*.msmd-performed.tsv")), score=score)
+    notes = read_midi_notes(folder / result.midi_files[score])
+    continuation = set(heads["event_id"][heads["tied"]].tolist())
+    pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
+    table = performed_table(
+        notes,
+        events,
+        pairs,
+        notehead_of_event={
+            int(e): int(i) for e, i in zip(heads["event_id"], heads["notehead_id"], strict=True)
+        },
+        staff_of_event={
+            int(e): int(s) for e, s in zip(heads["event_id"], heads["staff"], strict=True)
+        },
+    )
+    return heads, table, stats, unison
+
+
+def test_volta_links_each_played_note_to_its_printed_head(make_piece, tmp_path):
+    result = render(
+        make_piece,
+        tmp_path,
+        "volta",
+        r"\score { \relative c' { \repeat volta 2 { c4 d e f } \alternative { { g1 } { a1 } } }"
+        r" \layout { } \midi { \tempo 4 = 60 } }",
+    )
+    heads, table, stats, _ = align_score(result)
+    assert stats.midi_notes == stats.matched_midi_notes == 10
+    # Played: c d e f g (first ending), c d e f a (second ending).
+    assert table["pitch"].tolist() == [60, 62, 64, 65, 67, 60, 62, 64, 65, 69]
+    assert table["notehead_id"].tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 5]
+    assert table["occurrence"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    np.testing.assert_allclose(table["onset_sec"], [0, 1, 2, 3, 4, 8, 9, 10, 11, 12])
+    assert (heads["pitch"][table["notehead_id"]] == table["pitch"]).all()
+
+
+def test_tie_continuation_starts_no_note_and_grace_is_linked(make_piece, tmp_path):
+    result = render(
+        make_piece,
+        tmp_path,
+        "tiegrace",
+        r"\score { { c'2~ c'2 | \grace d''8 e''1 | <c' e'>1~ | <c' e'>2 g'2 }"
+        r" \layout { } \midi { } }",
+    )
+    heads, table, stats, _ = align_score(result)
+    assert heads["tied"].tolist() == [False, True, False, False, False, False, True, True, False]
+    assert heads["grace"].tolist() == [False, False, True] + [False] * 6
+    assert stats.matched_midi_notes == stats.midi_notes == 6
+    assert table["notehead_id"].tolist() == [0, 2, 3, 4, 5, 8]
+    # The tied c' sounds through the first bar, up to where LilyPond's MIDI
+    # places the grace note before the next beat (it steals 11/384 of a whole).
+    assert table["duration_whole"][0] == pytest.approx(1 - 44 / 1536)
+
+
+def test_all_examples_align_completely(tmp_path):
+    from msmd_builder.corpus import scan_corpus
+    from tests.conftest import EXAMPLES_ROOT
+
+    for entry in scan_corpus(EXAMPLES_ROOT):
+        normalized = normalize_piece(
+            entry.piece_id,
+            mutopia_root=EXAMPLES_ROOT,
+            main_file=entry.main_file,
+            includes=entry.includes,
+            work_dir=tmp_path,
+        )
+        result = render_piece(normalized, work_dir=tmp_path)
+        for score in range(len(result.midi_files)):
+            heads, table, stats, _ = align_score(result, score)
+            assert stats.matched_midi_notes == stats.midi_notes, entry.piece_id
+            assert stats.matched_events == stats.sounding_events, entry.piece_id
+            linked = table["notehead_id"]
+            assert (linked >= 0).all()
+            assert (
+                heads["pitch"][np.searchsorted(heads["notehead_id"], linked)] == table["pitch"]
+            ).all()
