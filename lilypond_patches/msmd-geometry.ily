@@ -38,7 +38,7 @@
    (let ((origin (ly:event-property event 'origin #f)))
      (if (ly:input-location? origin)
          (let ((flcc (ly:input-file-line-char-column origin)))
-           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (cadddr flcc)))
+           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (caddr flcc)))
          "")))
 
 #(define (msmd-geometry-engraver context)

@@ -48,7 +48,7 @@ NOTEHEAD_DTYPE = np.dtype(
         ("grace", np.bool_),
         ("visible", np.bool_),
         ("source_line", np.int32),
-        ("source_column", np.int32),
+        ("source_char", np.int32),  # 0-based character in the line, as in point-and-click links
     ]
 )
 
@@ -86,7 +86,7 @@ class PageImage:
 
 
 def parse_source(location: str) -> tuple[str, int, int]:
-    """Split LilyPond's ``file:line:column`` into its parts (``("", -1, -1)`` if empty)."""
+    """Split our ``file:line:char`` source locations into its parts (``("", -1, -1)`` if empty)."""
     if not location:
         return "", -1, -1
     path, line, column = location.rsplit(":", 2)
@@ -151,3 +151,85 @@ def read_systems_tsv(path: str | Path, *, book: int = 0) -> np.ndarray:
             float(row["y1_pt"]),
         )
     return table
+
+
+def pdf_note_links(pdf_path: str | Path) -> list[tuple[int, int, int, np.ndarray]]:
+    """Return LilyPond's point-and-click links of a PDF as (page, line, column, box_pt).
+
+    ``box_pt`` is ``[x0, y0, x1, y1]`` in points from the page's top-left corner.
+    These rectangles are drawn by LilyPond around each notehead, independently
+    of our hooks, which makes them a check on the notehead table.
+    """
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    links: list[tuple[int, int, int, np.ndarray]] = []
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    try:
+        for page_index in range(len(pdf)):
+            page = pdf[page_index]
+            height = page.get_height()
+            for i in range(raw.FPDFPage_GetAnnotCount(page)):
+                annot = raw.FPDFPage_GetAnnot(page, i)
+                try:
+                    action = raw.FPDFLink_GetAction(raw.FPDFAnnot_GetLink(annot))
+                    if not action:
+                        continue
+                    size = raw.FPDFAction_GetURIPath(pdf, action, None, 0)
+                    buffer = ctypes.create_string_buffer(size)
+                    raw.FPDFAction_GetURIPath(pdf, action, buffer, size)
+                    uri = buffer.value.decode("utf-8", errors="replace")
+                    if not uri.startswith("textedit://"):
+                        continue
+                    # textedit://FILE:LINE:COLUMN:END-COLUMN
+                    parts = uri.rsplit(":", 3)
+                    if len(parts) != 4 or not parts[1].isdigit():
+                        continue
+                    rect = raw.FS_RECTF()
+                    raw.FPDFAnnot_GetRect(annot, rect)
+                    box = np.array(
+                        [rect.left, height - rect.top, rect.right, height - rect.bottom]
+                    )
+                    links.append((page_index, int(parts[1]), int(parts[2]), box))
+                finally:
+                    raw.FPDFPage_CloseAnnot(annot)
+    finally:
+        pdf.close()
+    return links
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ``[x0, y0, x1, y1]`` boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union)
+
+
+def link_agreement(noteheads: np.ndarray, pdf_path: str | Path, *, book: int = 0) -> np.ndarray:
+    """Best IoU between each visible notehead of ``book`` and a PDF link at its source location.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+        One value per row of ``noteheads`` (NaN for rows of other books or
+        hidden/unplaced heads; 0 where no link shares the source location).
+    """
+    by_location: dict[tuple[int, int, int], list[np.ndarray]] = {}
+    for page, line, column, box in pdf_note_links(pdf_path):
+        by_location.setdefault((page, line, column), []).append(box)
+    ious = np.full(len(noteheads), np.nan)
+    for i, head in enumerate(noteheads):
+        if head["book"] != book or not head["visible"] or head["page"] < 0:
+            continue
+        box = np.array([head["x0_pt"], head["y0_pt"], head["x1_pt"], head["y1_pt"]], dtype=float)
+        candidates = by_location.get(
+            (int(head["page"]), int(head["source_line"]), int(head["source_char"])), []
+        )
+        ious[i] = max((box_iou(box, other) for other in candidates), default=0.0)
+    return ious
