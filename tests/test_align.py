@@ -10,7 +10,7 @@ import pytest
 from msmd_builder.align import match_notes, performed_table, read_midi_notes, read_performed_log
 from msmd_builder.normalize import normalize_piece
 from msmd_builder.render import render_piece
-from msmd_builder.score import read_noteheads_tsv
+from msmd_builder.score import link_agreement, read_noteheads_tsv
 
 HEADER = '\\version "2.24.0"\n\\header { title = "Test" }\n'
 
@@ -94,6 +94,12 @@ def test_all_examples_align_completely(tmp_path):
             work_dir=tmp_path,
         )
         result = render_piece(normalized, work_dir=tmp_path)
+        heads = read_noteheads_tsv(next(Path(result.render_dir).glob("*.msmd-noteheads.tsv")))
+        iou = link_agreement(heads, Path(result.render_dir) / result.pdf_files[0])
+        visible = heads["visible"]
+        assert visible.sum() > 50, entry.piece_id
+        # Every visible notehead box agrees with LilyPond's own point-and-click link box.
+        assert (iou[visible] >= 0.9).all(), entry.piece_id
         for score in range(len(result.midi_files)):
             heads, table, stats, _ = align_score(result, score)
             assert stats.matched_midi_notes == stats.midi_notes, entry.piece_id
