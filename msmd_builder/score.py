@@ -233,3 +233,44 @@ def link_agreement(noteheads: np.ndarray, pdf_path: str | Path, *, book: int = 0
         )
         ious[i] = max((box_iou(box, other) for other in candidates), default=0.0)
     return ious
+
+
+def render_pages(
+    pdf_path: str | Path, out_dir: str | Path, *, book: int = 0, width_px: int = 835
+) -> list[PageImage]:
+    """Render every page of a PDF to an 8-bit grayscale PNG ``width_px`` wide.
+
+    MSMD rendered at 150 dpi and resized to 835 px; we rasterise directly at
+    the scale that gives ``width_px`` (pdfium anti-aliases), so positions in
+    points map to pixels by one factor, :attr:`PageImage.px_per_pt`.
+
+    Returns
+    -------
+    list of PageImage
+        In page order; files are ``<out_dir>/page-<book>-<page>.png``.
+    """
+    import pypdfium2 as pdfium
+
+    from msmd_builder.cache import atomic_path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pages: list[PageImage] = []
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    try:
+        for index in range(len(pdf)):
+            page = pdf[index]
+            width_pt, height_pt = page.get_size()
+            bitmap = page.render(scale=width_px / width_pt, grayscale=True)
+            image = bitmap.to_pil().convert("L")
+            if image.width != width_px:
+                image = image.resize((width_px, round(image.height * width_px / image.width)))
+            path = out / f"page-{book}-{index}.png"
+            with atomic_path(path) as tmp:
+                image.save(tmp, format="PNG", optimize=False)
+            pages.append(
+                PageImage(book, index, str(path), image.width, image.height, width_pt, height_pt)
+            )
+    finally:
+        pdf.close()
+    return pages
