@@ -229,9 +229,7 @@ def match_notes(
         if best is not None:
             pairs[note_index] = best
             used.add(best)
-    matched_keys = {
-        (events[i].moment_main, events[i].moment_grace, events[i].pitch) for i in used
-    }
+    matched_keys = {(events[i].moment_main, events[i].moment_grace, events[i].pitch) for i in used}
     unison = [
         i
         for i in sounding
@@ -289,3 +287,116 @@ def performed_table(
             staff_of_event.get(event_id, -1),
         )
     return table
+
+
+@dataclass(frozen=True)
+class PieceAlignment:
+    """Everything the alignment stage knows about one piece.
+
+    Attributes
+    ----------
+    noteheads : np.ndarray
+        :data:`~msmd_builder.score.NOTEHEAD_DTYPE`, all books, ``notehead_id`` = row.
+    systems : np.ndarray
+        :data:`~msmd_builder.score.SYSTEM_DTYPE`, all books.
+    performed : np.ndarray
+        :data:`~msmd_builder.tables.PERFORMED_EVENT_DTYPE`, one row per MIDI note;
+        several scores are played one after the other.
+    stats : dict
+        Counts (see :func:`align_rendered`).
+    """
+
+    noteheads: np.ndarray
+    systems: np.ndarray
+    performed: np.ndarray
+    stats: dict
+
+
+def align_rendered(
+    render_dir: str | Path, pdf_files: list[str], midi_files: list[str]
+) -> PieceAlignment:
+    """Align one rendered piece: noteheads of every book with the notes of every MIDI file.
+
+    Parameters
+    ----------
+    render_dir : path
+        The render stage's folder (PDFs, MIDIs and the hooks' tables).
+    pdf_files, midi_files : list of str
+        Output names in LilyPond's order (see :class:`~msmd_builder.render.RenderResult`).
+
+    Returns
+    -------
+    PieceAlignment
+    """
+    from msmd_builder.score import read_noteheads_tsv, read_systems_tsv
+
+    folder = Path(render_dir)
+    head_parts, system_parts = [], []
+    for book, pdf in enumerate(pdf_files):
+        stem = Path(pdf).stem
+        head_parts.append(read_noteheads_tsv(folder / f"{stem}.msmd-noteheads.tsv", book=book))
+        system_parts.append(read_systems_tsv(folder / f"{stem}.msmd-systems.tsv", book=book))
+    from msmd_builder.score import NOTEHEAD_DTYPE, SYSTEM_DTYPE
+
+    noteheads = np.concatenate(head_parts) if head_parts else np.zeros(0, NOTEHEAD_DTYPE)
+    systems = np.concatenate(system_parts) if system_parts else np.zeros(0, SYSTEM_DTYPE)
+    noteheads["notehead_id"] = np.arange(len(noteheads))
+    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
+    notehead_of_event = {
+        int(e): int(i) for e, i in zip(noteheads["event_id"], noteheads["notehead_id"], strict=True)
+    }
+    staff_of_event = {
+        int(e): int(s) for e, s in zip(noteheads["event_id"], noteheads["staff"], strict=True)
+    }
+    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
+
+    tables = []
+    totals: dict[str, int] = defaultdict(int)
+    offset_sec = 0.0
+    offset_whole = 0.0
+    matched_event_ids: set[int] = set()
+    for score, midi in enumerate(midi_files):
+        events = read_performed_log(log_path, score=score) if log_path else []
+        notes = read_midi_notes(folder / midi)
+        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
+        table = performed_table(
+            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
+        )
+        matched_event_ids.update(events[i].event_id for i in pairs.values())
+        matched_event_ids.update(events[i].event_id for i in unison)
+        totals["pitch_mismatches"] += int(
+            sum(1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch)
+        )
+        for name, value in stats.__dict__.items():
+            totals[name] += value
+        if len(table):
+            table["onset_sec"] += offset_sec
+            table["offset_sec"] += offset_sec
+            table["onset_whole"] += offset_whole
+            offset_sec = float(table["offset_sec"].max())
+            offset_whole = float((table["onset_whole"] + table["duration_whole"]).max())
+        tables.append(table)
+    performed = np.concatenate(tables) if tables else np.zeros(0, PERFORMED_EVENT_DTYPE)
+    sounding = noteheads["visible"] & ~noteheads["tied"]
+    aligned = np.isin(noteheads["event_id"], list(matched_event_ids))
+    summary = {
+        "noteheads": int(len(noteheads)),
+        "visible_noteheads": int(noteheads["visible"].sum()),
+        "tie_continuations": int(noteheads["tied"].sum()),
+        "sounding_visible_noteheads": int(sounding.sum()),
+        "aligned_sounding_visible_noteheads": int((sounding & aligned).sum()),
+        "systems": int(len(systems)),
+        "pages": int(
+            len(
+                {
+                    (int(b), int(p))
+                    for b, p in zip(noteheads["book"], noteheads["page"], strict=True)
+                    if p >= 0
+                }
+            )
+        ),
+        "performed_notes": int(len(performed)),
+        "aligned_performed_notes": int((performed["notehead_id"] >= 0).sum()),
+        **{k: int(v) for k, v in totals.items()},
+    }
+    return PieceAlignment(noteheads, systems, performed, summary)
