@@ -122,10 +122,12 @@
           (heads-port (open-output-file (msmd-output-file (string-append suffix ".msmd-noteheads.tsv"))))
           (systems-port (open-output-file (msmd-output-file (string-append suffix ".msmd-systems.tsv")))))
      ;; Systems in reading order, with their page and offset.
-     (let ((index 0))
+     ;; Pages are numbered 1, 2, ... in PDF order, whatever first-page-number says.
+     (let ((index 0) (page-count 0))
        (for-each
         (lambda (page)
-          (let ((number (ly:prob-property page 'page-number))
+          (set! page-count (1+ page-count))
+          (let ((number page-count)
                 (configuration (ly:prob-property page 'configuration '())))
             (for-each
              (lambda (line config-y)

@@ -190,3 +190,12 @@ def test_repeat_ties_and_laissez_vibrer_render(make_piece, tmp_path):
     heads = (Path(result.render_dir) / "lv.msmd-noteheads.tsv").read_text().splitlines()[1:]
     tied = [line.split("\t")[13] for line in heads]
     assert tied == ["0", "1", "0", "0", "0"]  # only the second c' continues a tie
+
+
+def test_pages_are_counted_from_one_whatever_the_printed_page_number(make_piece, tmp_path):
+    root, main = make_piece(
+        "firstpage", HEADER + r"\paper { first-page-number = 48 } { c'1 \pageBreak d'1 }"
+    )
+    result = build(root, main, tmp_path / "work")
+    heads = (Path(result.render_dir) / "firstpage.msmd-noteheads.tsv").read_text().splitlines()[1:]
+    assert [line.split("\t")[2] for line in heads] == ["1", "2"]
