@@ -189,9 +189,7 @@ def pdf_note_links(pdf_path: str | Path) -> list[tuple[int, int, int, np.ndarray
                         continue
                     rect = raw.FS_RECTF()
                     raw.FPDFAnnot_GetRect(annot, rect)
-                    box = np.array(
-                        [rect.left, height - rect.top, rect.right, height - rect.bottom]
-                    )
+                    box = np.array([rect.left, height - rect.top, rect.right, height - rect.bottom])
                     links.append((page_index, int(parts[1]), int(parts[2]), box))
                 finally:
                     raw.FPDFPage_CloseAnnot(annot)
