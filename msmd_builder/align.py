@@ -328,26 +328,35 @@ def align_rendered(
     -------
     PieceAlignment
     """
-    from msmd_builder.score import read_noteheads_tsv, read_systems_tsv
+    from msmd_builder.score import read_geometry
 
+    noteheads, systems = read_geometry(render_dir, pdf_files)
+    performed, stats = align_tables(noteheads, systems, render_dir, midi_files)
+    return PieceAlignment(noteheads, systems, performed, stats)
+
+
+def align_tables(
+    noteheads: np.ndarray, systems: np.ndarray, render_dir: str | Path, midi_files: list[str]
+) -> tuple[np.ndarray, dict]:
+    """Build the performed-notes table of a piece and count how complete it is.
+
+    Several scores (MIDI files) are played one after the other: each score's
+    times are offset by the end of the previous one.
+
+    Returns
+    -------
+    performed : np.ndarray
+        :data:`~msmd_builder.tables.PERFORMED_EVENT_DTYPE`, one row per MIDI note.
+    stats : dict
+        Counts of noteheads, tie continuations, sounding visible noteheads and
+        how many of them are aligned, MIDI notes and how many are accounted
+        for, unison merges, pitch mismatches, pages and systems.
+    """
     folder = Path(render_dir)
-    head_parts, system_parts = [], []
-    for book, pdf in enumerate(pdf_files):
-        stem = Path(pdf).stem
-        head_parts.append(read_noteheads_tsv(folder / f"{stem}.msmd-noteheads.tsv", book=book))
-        system_parts.append(read_systems_tsv(folder / f"{stem}.msmd-systems.tsv", book=book))
-    from msmd_builder.score import NOTEHEAD_DTYPE, SYSTEM_DTYPE
-
-    noteheads = np.concatenate(head_parts) if head_parts else np.zeros(0, NOTEHEAD_DTYPE)
-    systems = np.concatenate(system_parts) if system_parts else np.zeros(0, SYSTEM_DTYPE)
-    noteheads["notehead_id"] = np.arange(len(noteheads))
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
-    notehead_of_event = {
-        int(e): int(i) for e, i in zip(noteheads["event_id"], noteheads["notehead_id"], strict=True)
-    }
-    staff_of_event = {
-        int(e): int(s) for e, s in zip(noteheads["event_id"], noteheads["staff"], strict=True)
-    }
+    event_ids = noteheads["event_id"].tolist()
+    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
+    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
     continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
 
     tables = []
@@ -364,8 +373,8 @@ def align_rendered(
         )
         matched_event_ids.update(events[i].event_id for i in pairs.values())
         matched_event_ids.update(events[i].event_id for i in unison)
-        totals["pitch_mismatches"] += int(
-            sum(1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch)
+        totals["pitch_mismatches"] += sum(
+            1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch
         )
         for name, value in stats.__dict__.items():
             totals[name] += value
@@ -379,24 +388,20 @@ def align_rendered(
     performed = np.concatenate(tables) if tables else np.zeros(0, PERFORMED_EVENT_DTYPE)
     sounding = noteheads["visible"] & ~noteheads["tied"]
     aligned = np.isin(noteheads["event_id"], list(matched_event_ids))
-    summary = {
+    placed = noteheads["page"] >= 0
+    pages = set(
+        zip(noteheads["book"][placed].tolist(), noteheads["page"][placed].tolist(), strict=True)
+    )
+    stats = {
         "noteheads": int(len(noteheads)),
         "visible_noteheads": int(noteheads["visible"].sum()),
         "tie_continuations": int(noteheads["tied"].sum()),
         "sounding_visible_noteheads": int(sounding.sum()),
         "aligned_sounding_visible_noteheads": int((sounding & aligned).sum()),
         "systems": int(len(systems)),
-        "pages": int(
-            len(
-                {
-                    (int(b), int(p))
-                    for b, p in zip(noteheads["book"], noteheads["page"], strict=True)
-                    if p >= 0
-                }
-            )
-        ),
+        "pages": len(pages),
         "performed_notes": int(len(performed)),
         "aligned_performed_notes": int((performed["notehead_id"] >= 0).sum()),
         **{k: int(v) for k, v in totals.items()},
     }
-    return PieceAlignment(noteheads, systems, performed, summary)
+    return performed, stats

@@ -49,6 +49,10 @@ NOTEHEAD_DTYPE = np.dtype(
         ("visible", np.bool_),
         ("source_line", np.int32),
         ("source_char", np.int32),  # 0-based character in the line, as in point-and-click links
+        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
+        ("y0_px", np.float32),
+        ("x1_px", np.float32),
+        ("y1_px", np.float32),
     ]
 )
 
@@ -63,6 +67,10 @@ SYSTEM_DTYPE = np.dtype(
         ("y0_pt", np.float32),
         ("x1_pt", np.float32),
         ("y1_pt", np.float32),
+        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
+        ("y0_px", np.float32),
+        ("x1_px", np.float32),
+        ("y1_px", np.float32),
     ]
 )
 
@@ -130,6 +138,7 @@ def read_noteheads_tsv(path: str | Path, *, book: int = 0) -> np.ndarray:
             row["visible"] == "1",
             line,
             column,
+            *(np.nan,) * 4,
         )
     return table
 
@@ -149,6 +158,7 @@ def read_systems_tsv(path: str | Path, *, book: int = 0) -> np.ndarray:
             float(row["y0_pt"]),
             float(row["x1_pt"]),
             float(row["y1_pt"]),
+            *(np.nan,) * 4,
         )
     return table
 
@@ -272,3 +282,41 @@ def render_pages(
     finally:
         pdf.close()
     return pages
+
+
+def add_pixel_boxes(table: np.ndarray, pages: list[PageImage]) -> np.ndarray:
+    """Return a copy of a noteheads or systems table with its ``*_px`` fields filled.
+
+    Rows whose (book, page) has no image keep NaN.
+    """
+    out = table.copy()
+    scale = {(p.book, p.page): p.px_per_pt for p in pages}
+    for i, row in enumerate(out):
+        factor = scale.get((int(row["book"]), int(row["page"])))
+        if factor is None:
+            continue
+        for axis in ("x0", "y0", "x1", "y1"):
+            out[i][f"{axis}_px"] = row[f"{axis}_pt"] * factor
+    return out
+
+
+def read_geometry(render_dir: str | Path, pdf_files: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read the noteheads and systems of every book of a rendered piece.
+
+    Returns
+    -------
+    noteheads : np.ndarray
+        :data:`NOTEHEAD_DTYPE`, all books in order, ``notehead_id`` = row index.
+    systems : np.ndarray
+        :data:`SYSTEM_DTYPE`, all books in order.
+    """
+    folder = Path(render_dir)
+    heads = [np.zeros(0, NOTEHEAD_DTYPE)]
+    systems = [np.zeros(0, SYSTEM_DTYPE)]
+    for book, pdf in enumerate(pdf_files):
+        stem = Path(pdf).stem
+        heads.append(read_noteheads_tsv(folder / f"{stem}.msmd-noteheads.tsv", book=book))
+        systems.append(read_systems_tsv(folder / f"{stem}.msmd-systems.tsv", book=book))
+    noteheads = np.concatenate(heads)
+    noteheads["notehead_id"] = np.arange(len(noteheads))
+    return noteheads, np.concatenate(systems)
