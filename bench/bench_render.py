@@ -64,7 +64,10 @@ def main() -> None:
         float(o.details["lilypond_seconds"]) for o in outcomes if "lilypond_seconds" in o.details
     ]
     norm = [o.seconds["normalize"] for o in outcomes if "normalize" in o.seconds]
-    produced = counts["ok"] + counts["degraded"]
+    produced = sum(
+        1 for o in outcomes if o.details.get("pdf_files") and o.details.get("midi_files")
+    )
+    complete = counts["ok"] + counts["degraded"]
     n = len(outcomes)
     n_keyboard = len(select_keyboard(entries))
     print(f"corpus scan: {len(entries)} pieces, {n_keyboard} keyboard, {scan_sec:.1f} s")
@@ -72,6 +75,7 @@ def main() -> None:
     print(f"  PDF + MIDI: {produced} ({100 * produced / max(n, 1):.1f} %)")
     print(f"    without LilyPond errors: {counts['ok']} ({100 * counts['ok'] / max(n, 1):.1f} %)")
     print(f"    with recovered errors (degraded): {counts['degraded']} {dict(degraded)}")
+    print(f"  through every stage (aligned): {complete} ({100 * complete / max(n, 1):.1f} %)")
     print(f"  failed: {counts['failed']} {dict(classes.most_common())}")
     if lily:
         print(f"  LilyPond seconds: median {statistics.median(lily):.2f}, total {sum(lily):.1f}")

@@ -32,6 +32,12 @@ import numpy as np
 from msmd_builder.tables import PERFORMED_EVENT_DTYPE
 
 __all__ = [
+    "AlignResult",
+    "align_piece",
+    "align_tables",
+    "align_rendered",
+    "PieceAlignment",
+    "performed_table",
     "MidiNote",
     "LoggedEvent",
     "read_midi_notes",
@@ -405,3 +411,91 @@ def align_tables(
         **{k: int(v) for k, v in totals.items()},
     }
     return performed, stats
+
+
+_STAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AlignResult:
+    """Output record of the align stage (``align/align.json``).
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    align_dir : str
+        Folder with ``alignment.npz`` (array ``performed``).
+    stats : dict
+        Completeness counts from :func:`align_tables`.
+    cache_key : str
+        Hash of the score and render results and the stage version.
+    """
+
+    piece_id: str
+    align_dir: str
+    stats: dict
+    cache_key: str
+
+    def load(self) -> np.ndarray:
+        """Return the performed-notes table."""
+        with np.load(Path(self.align_dir) / "alignment.npz") as data:
+            return data["performed"]
+
+
+def align_piece(render, score, *, work_dir: str | Path, force: bool = False) -> AlignResult:  # noqa: ANN001
+    """Link the performed notes of a rendered piece to its noteheads.
+
+    Parameters
+    ----------
+    render : RenderResult
+        The render stage's record.
+    score : ScoreResult
+        The score stage's record (noteheads and systems).
+    work_dir : path
+        The build's work directory; writes ``pieces/<id>/align/``.
+    force : bool
+        Redo even if cached.
+
+    Raises
+    ------
+    NothingToAlignError
+        If the MIDI has no note.
+    VerificationError
+        If any aligned pair disagrees in pitch.
+    """
+    from msmd_builder.cache import atomic_path, atomic_write_json, read_json, stable_key
+    from msmd_builder.errors import NothingToAlignError, VerificationError
+
+    align_dir = Path(work_dir) / "pieces" / render.piece_id / "align"
+    record_path = align_dir / "align.json"
+    key = stable_key(
+        {
+            "stage": "align",
+            "stage_version": _STAGE_VERSION,
+            "render": render.cache_key,
+            "score": score.cache_key,
+        }
+    )
+    result = None
+    if not force and record_path.exists():
+        data = read_json(record_path)
+        if data.get("cache_key") == key and (align_dir / "alignment.npz").exists():
+            result = AlignResult(**data)
+    if result is None:
+        noteheads, systems = score.load()
+        performed, stats = align_tables(
+            noteheads, systems, render.render_dir, list(render.midi_files)
+        )
+        with atomic_path(align_dir / "alignment.npz") as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, performed=performed)
+        result = AlignResult(render.piece_id, str(align_dir.resolve()), stats, key)
+        atomic_write_json(record_path, {**result.__dict__})
+    if result.stats["midi_notes"] == 0:
+        raise NothingToAlignError("the MIDI has no note")
+    if result.stats["pitch_mismatches"]:
+        raise VerificationError(
+            f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
+        )
+    return result

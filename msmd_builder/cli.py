@@ -122,6 +122,13 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 @click.option("--all-pieces", is_flag=True, help="Also pieces that are not solo keyboard.")
 @TIMEOUT_OPTION
 @FORCE_OPTION
+@click.option(
+    "--until",
+    type=click.Choice(["normalize", "render", "score", "align"]),
+    default="align",
+    show_default=True,
+    help="Last stage to run.",
+)
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -130,10 +137,14 @@ def corpus_render(
     all_pieces: bool,
     timeout_sec: float,
     force: bool,
+    until: str,
 ) -> None:
-    """Normalize and render the indexed pieces to PDF and unfolded MIDI.
+    """Normalize, render, lay out and align the indexed pieces.
 
-    Writes per-piece outputs under WORK_DIR/pieces/<id>/ and a report to
+    Per piece: sources copied and upgraded (normalize), PDF and unfolded MIDI
+    (render), page PNGs and notehead/system tables checked against the PDF's
+    links (score), every MIDI note linked to its notehead (align).  Writes
+    per-piece outputs under WORK_DIR/pieces/<id>/ and a report to
     WORK_DIR/reports/render.{md,json} with each piece's outcome, error class
     and seconds.  Cached pieces are skipped, so a rerun only does what changed.
     """
@@ -146,6 +157,7 @@ def corpus_render(
         mutopia_root=str(wd.mutopia_root()),
         render_timeout_sec=timeout_sec,
         force=force,
+        until=until,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)

@@ -23,14 +23,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from msmd_builder.align import align_piece
 from msmd_builder.cache import atomic_write_json, atomic_write_text, read_json
 from msmd_builder.corpus import PieceEntry, read_index
 from msmd_builder.errors import ConfigError, PieceError
 from msmd_builder.normalize import normalize_piece
 from msmd_builder.render import DEFAULT_TIMEOUT_SEC, render_piece
+from msmd_builder.score import build_score
 from msmd_builder.tools import lilypond_version
 
+#: The per-piece stages, in order.
+STAGES = ("normalize", "render", "score", "align")
+
 __all__ = [
+    "STAGES",
     "BuildSettings",
     "PieceOutcome",
     "WorkDir",
@@ -88,6 +94,12 @@ class BuildSettings:
     render_timeout_sec: float = DEFAULT_TIMEOUT_SEC
     legacy_encoding: str | None = "cp1252"
     force: bool = False
+    until: str = "align"
+    page_width_px: int = 835
+
+    def __post_init__(self) -> None:
+        if self.until not in STAGES:
+            raise ConfigError(f"unknown stage {self.until!r}; choose one of {', '.join(STAGES)}")
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,18 @@ class PieceOutcome:
 
 
 def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
-    """Run normalize and render for one piece; never raises for a piece's own failure."""
+    """Run the stages of one piece up to ``settings.until``; a piece's failure is returned."""
     seconds: dict[str, float] = {}
     details: dict[str, object] = {}
     stage = "normalize"
+    started = time.perf_counter()
+    last = STAGES.index(settings.until)
+
+    def done(name: str) -> bool:
+        seconds[name] = time.perf_counter() - started
+        return STAGES.index(name) >= last
+
     try:
-        started = time.perf_counter()
         normalized = normalize_piece(
             entry.piece_id,
             mutopia_root=settings.mutopia_root,
@@ -136,29 +154,43 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             legacy_encoding=settings.legacy_encoding,
             force=settings.force,
         )
-        seconds[stage] = time.perf_counter() - started
         details["normalize_warnings"] = list(normalized.warnings)
-        stage = "render"
-        started = time.perf_counter()
-        rendered = render_piece(
-            normalized,
-            work_dir=settings.work_dir,
-            timeout_sec=settings.render_timeout_sec,
-            force=settings.force,
-        )
-        seconds[stage] = time.perf_counter() - started
-        details.update(
-            lilypond_seconds=rendered.seconds,
-            pdf_files=list(rendered.pdf_files),
-            midi_files=list(rendered.midi_files),
-            lilypond_errors=rendered.n_errors,
-            messages=list(rendered.messages[:5]),
-        )
-        if rendered.error:
-            details["degraded_class"] = rendered.error["error_class"]
-        return PieceOutcome(
-            entry.piece_id, rendered.status, stage, seconds=seconds, details=details
-        )
+        status = "ok"
+        if not done(stage):
+            stage, started = "render", time.perf_counter()
+            rendered = render_piece(
+                normalized,
+                work_dir=settings.work_dir,
+                timeout_sec=settings.render_timeout_sec,
+                force=settings.force,
+            )
+            status = rendered.status
+            details.update(
+                lilypond_seconds=rendered.seconds,
+                pdf_files=list(rendered.pdf_files),
+                midi_files=list(rendered.midi_files),
+                lilypond_errors=rendered.n_errors,
+                messages=list(rendered.messages[:5]),
+            )
+            if rendered.error:
+                details["degraded_class"] = rendered.error["error_class"]
+            if not done(stage):
+                stage, started = "score", time.perf_counter()
+                score = build_score(
+                    rendered,
+                    work_dir=settings.work_dir,
+                    width_px=settings.page_width_px,
+                    force=settings.force,
+                )
+                details["link_agreement"] = score.link_agreement
+                if not done(stage):
+                    stage, started = "align", time.perf_counter()
+                    aligned = align_piece(
+                        rendered, score, work_dir=settings.work_dir, force=settings.force
+                    )
+                    details["alignment"] = aligned.stats
+                    done(stage)
+        return PieceOutcome(entry.piece_id, status, stage, seconds=seconds, details=details)
     except PieceError as exc:
         seconds.setdefault(stage, time.perf_counter() - started)
         details["detail"] = exc.detail[-2000:]
@@ -282,6 +314,7 @@ def write_report(
         "lilypond_seconds_total": round(sum(lilypond_seconds), 2),
         "lilypond_version": lilypond_version(),
         "cpu_count": os.cpu_count(),
+        "alignment_totals": _alignment_totals(outcomes),
     }
     document = {"summary": summary, "pieces": [asdict(o) for o in outcomes]}
     json_path = out / f"{name}.json"
@@ -291,14 +324,29 @@ def write_report(
     return json_path, md_path
 
 
+def _alignment_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, int]:
+    """Sum the alignment counts of the pieces that reached the align stage."""
+    totals: Counter[str] = Counter()
+    for outcome in outcomes:
+        stats = outcome.details.get("alignment")
+        if outcome.status != "failed" and isinstance(stats, dict):
+            totals["pieces"] += 1
+            totals.update({k: v for k, v in stats.items() if isinstance(v, int)})
+    return dict(totals)
+
+
 def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], name: str) -> str:
     n = summary["pieces"] or 1
     produced = summary["status_counts"].get("ok", 0) + summary["status_counts"].get("degraded", 0)
+    rendered = sum(
+        1 for o in outcomes if o.details.get("pdf_files") and o.details.get("midi_files")
+    )
     lines = [
         f"# Build report: {name}",
         "",
         f"- pieces: {summary['pieces']}",
-        f"- produced PDF and MIDI: {produced} ({100 * produced / n:.1f} %), of which "
+        f"- produced PDF and MIDI: {rendered} ({100 * rendered / n:.1f} %)",
+        f"- through every stage: {produced} ({100 * produced / n:.1f} %), of which "
         f"{summary['status_counts'].get('degraded', 0)} with LilyPond errors in the log",
         f"- failed: {summary['status_counts'].get('failed', 0)}",
         f"- wall time: {summary['wall_seconds']} s with {summary['workers']} worker(s)",
@@ -312,6 +360,25 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], name: str) -> str
     ]
     for stage, total in summary["stage_seconds_total"].items():
         lines.append(f"| {stage} | {total} | {summary['stage_seconds_median'][stage]} |")
+    totals = summary.get("alignment_totals") or {}
+    if totals:
+        sounding = totals.get("sounding_visible_noteheads", 0) or 1
+        midi = totals.get("midi_notes", 0) or 1
+        lines += [
+            "",
+            "## Aligned data",
+            "",
+            "| pieces | pages | systems | noteheads | performed notes | aligned pairs |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {totals.get('pieces', 0)} | {totals.get('pages', 0)} | {totals.get('systems', 0)} "
+            f"| {totals.get('noteheads', 0)} | {totals.get('performed_notes', 0)} "
+            f"| {totals.get('aligned_performed_notes', 0)} |",
+            "",
+            f"- sounding visible noteheads aligned: "
+            f"{100 * totals.get('aligned_sounding_visible_noteheads', 0) / sounding:.2f} %",
+            f"- MIDI notes accounted for: {100 * totals.get('matched_midi_notes', 0) / midi:.2f} %",
+            f"- pitch mismatches: {totals.get('pitch_mismatches', 0)}",
+        ]
     lines += ["", "## Failure classes", "", "| class | pieces |", "| --- | ---: |"]
     for cls, count in sorted(summary["failure_classes"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {cls} | {count} |")

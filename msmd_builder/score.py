@@ -11,11 +11,15 @@ Nothing here is guessed from pixels: positions are LilyPond's own extents.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from msmd_builder.render import RenderResult
 
 __all__ = [
     "NOTEHEAD_DTYPE",
@@ -24,6 +28,12 @@ __all__ = [
     "read_systems_tsv",
     "parse_source",
     "PageImage",
+    "ScoreResult",
+    "build_score",
+    "read_geometry",
+    "render_pages",
+    "link_agreement",
+    "add_pixel_boxes",
 ]
 
 #: One row per notehead printed (or hidden) in the score, in engraving order.
@@ -320,3 +330,134 @@ def read_geometry(render_dir: str | Path, pdf_files: list[str]) -> tuple[np.ndar
     noteheads = np.concatenate(heads)
     noteheads["notehead_id"] = np.arange(len(noteheads))
     return noteheads, np.concatenate(systems)
+
+
+#: Share of visible noteheads whose box must agree with the PDF's link box.
+LINK_AGREEMENT_MIN = 0.99
+_STAGE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Output record of the score stage (``score/score.json``).
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    score_dir : str
+        Folder with ``geometry.npz`` and the page PNGs.
+    pages : tuple of dict
+        One :class:`PageImage` (as a dict) per rendered page.
+    noteheads, systems : int
+        Table sizes.
+    link_agreement : float
+        Share of visible noteheads whose box has IoU >= 0.9 with LilyPond's
+        point-and-click rectangle at the same source location.
+    cache_key : str
+        Hash of the render result, the image width and the stage version.
+    """
+
+    piece_id: str
+    score_dir: str
+    pages: tuple[dict, ...]
+    noteheads: int
+    systems: int
+    link_agreement: float
+    cache_key: str
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(noteheads, systems)`` from ``geometry.npz``."""
+        with np.load(Path(self.score_dir) / "geometry.npz") as data:
+            return data["noteheads"], data["systems"]
+
+
+def build_score(
+    render: RenderResult, *, work_dir: str | Path, width_px: int = 835, force: bool = False
+) -> ScoreResult:
+    """Page images and geometry tables of one rendered piece.
+
+    Writes ``pieces/<id>/score/page-<book>-<page>.png``, ``geometry.npz``
+    (arrays ``noteheads`` and ``systems``, boxes in points and pixels) and
+    ``score.json``.
+
+    Raises
+    ------
+    NothingToAlignError
+        If LilyPond laid out no notehead.
+    VerificationError
+        If fewer than :data:`LINK_AGREEMENT_MIN` of the visible noteheads agree
+        with the PDF's own link rectangles.
+    """
+    import pypdfium2
+
+    from msmd_builder.cache import atomic_path, atomic_write_json, read_json, stable_key
+    from msmd_builder.errors import NothingToAlignError
+
+    score_dir = Path(work_dir) / "pieces" / render.piece_id / "score"
+    record_path = score_dir / "score.json"
+    key = stable_key(
+        {
+            "stage": "score",
+            "stage_version": _STAGE_VERSION,
+            "render": render.cache_key,
+            "width_px": width_px,
+            "pdfium": str(pypdfium2.PDFIUM_INFO),
+        }
+    )
+    if not force and record_path.exists():
+        data = read_json(record_path)
+        if data.get("cache_key") == key:
+            data["pages"] = tuple(data["pages"])
+            result = ScoreResult(**data)
+            _check_score(result)
+            return result
+    noteheads, systems = read_geometry(render.render_dir, list(render.pdf_files))
+    if not len(noteheads):
+        raise NothingToAlignError("LilyPond laid out no notehead")
+    pages: list[PageImage] = []
+    ious = []
+    for book, pdf in enumerate(render.pdf_files):
+        pdf_path = Path(render.render_dir) / pdf
+        pages += render_pages(pdf_path, score_dir, book=book, width_px=width_px)
+        iou = link_agreement(noteheads, pdf_path, book=book)
+        ious.append(iou[~np.isnan(iou)])
+    noteheads = add_pixel_boxes(noteheads, pages)
+    systems = add_pixel_boxes(systems, pages)
+    with atomic_path(score_dir / "geometry.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, noteheads=noteheads, systems=systems)
+    checked = np.concatenate(ious) if ious else np.zeros(0)
+    result = ScoreResult(
+        piece_id=render.piece_id,
+        score_dir=str(score_dir.resolve()),
+        pages=tuple(
+            {
+                "book": p.book,
+                "page": p.page,
+                "path": Path(p.path).name,
+                "width_px": p.width_px,
+                "height_px": p.height_px,
+                "width_pt": p.width_pt,
+                "height_pt": p.height_pt,
+            }
+            for p in pages
+        ),
+        noteheads=int(len(noteheads)),
+        systems=int(len(systems)),
+        link_agreement=float((checked >= 0.9).mean()) if len(checked) else 1.0,
+        cache_key=key,
+    )
+    atomic_write_json(record_path, asdict(result))
+    _check_score(result)
+    return result
+
+
+def _check_score(result: ScoreResult) -> None:
+    from msmd_builder.errors import VerificationError
+
+    if result.link_agreement < LINK_AGREEMENT_MIN:
+        raise VerificationError(
+            f"only {100 * result.link_agreement:.1f} % of visible noteheads match the PDF's "
+            f"link boxes (need {100 * LINK_AGREEMENT_MIN:.0f} %)"
+        )

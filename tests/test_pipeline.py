@@ -29,6 +29,13 @@ def test_every_example_renders_cleanly(examples_work):
     assert set(statuses.values()) == {"ok"}, statuses
     md = (examples_work / "reports" / "render.md").read_text()
     assert "produced PDF and MIDI: 12 (100.0 %)" in md
+    totals = report["summary"]["alignment_totals"]
+    assert totals["pieces"] == 12
+    assert totals["pitch_mismatches"] == 0
+    assert totals["matched_midi_notes"] == totals["midi_notes"] == totals["performed_notes"]
+    assert totals["aligned_sounding_visible_noteheads"] == totals["sounding_visible_noteheads"]
+    etude = examples_work / "pieces" / "ExampleC__O25__sixteenth-etude" / "score"
+    assert sorted(p.name for p in etude.glob("page-*.png")) == [f"page-0-{i}.png" for i in range(4)]
 
 
 def test_examples_geometry_tables_are_written(examples_work):
