@@ -270,3 +270,58 @@ def soundfonts_check(no_checksum: bool) -> None:
     click.echo(format_check_report(results))
     if not all(r.ok for r in results):
         raise SystemExit(1)
+
+
+@main.command("view")
+@click.argument("piece_id")
+@WORK_DIR_OPTION
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: WORK_DIR/pieces/PIECE_ID/view].",
+)
+@click.option("--labels", is_flag=True, help="Write each notehead's onset time (s) beside it.")
+def view_command(piece_id: str, work_dir: Path, out: Path | None, labels: bool) -> None:
+    """Draw page overlays of a built piece: systems, and noteheads coloured by alignment.
+
+    Green: aligned to a performed note.  Blue: tie continuation (sounds through
+    the previous note).  Red: hidden or not aligned.  Builds the piece first
+    if needed.
+    """
+    from msmd_builder.align import AlignResult
+    from msmd_builder.cache import read_json
+    from msmd_builder.corpus import find_piece
+    from msmd_builder.pipeline import BuildSettings, WorkDir, process_piece
+    from msmd_builder.score import ScoreResult
+    from msmd_builder.view import draw_overlays
+
+    wd = WorkDir(work_dir)
+    piece_dir = work_dir / "pieces" / piece_id
+    if not (piece_dir / "align" / "align.json").exists():
+        entry = find_piece(wd.entries(), piece_id)
+        if entry is None:
+            raise click.BadParameter(f"{piece_id!r} is not in {wd.index}", param_hint="PIECE_ID")
+        settings = BuildSettings(
+            work_dir=str(work_dir.resolve()), mutopia_root=str(wd.mutopia_root())
+        )
+        outcome = process_piece(entry, settings)
+        if outcome.status == "failed":
+            raise click.ClickException(
+                f"{piece_id} failed at {outcome.stage}: {outcome.error_class}: {outcome.message}"
+            )
+    data = read_json(piece_dir / "score" / "score.json")
+    data["pages"] = tuple(data["pages"])
+    score = ScoreResult(**data)
+    aligned = AlignResult(**read_json(piece_dir / "align" / "align.json"))
+    noteheads, systems = score.load()
+    paths = draw_overlays(
+        noteheads,
+        systems,
+        aligned.load(),
+        list(score.pages),
+        image_dir=score.score_dir,
+        out_dir=out or piece_dir / "view",
+        labels=labels,
+    )
+    for path in paths:
+        click.echo(str(path))

@@ -84,3 +84,20 @@ def test_real_pieces_render(real_mutopia, tmp_path, piece_id):
     outcome = json.loads(result.output)
     assert outcome["status"] in ("ok", "degraded")
     assert outcome["details"]["pdf_files"] and outcome["details"]["midi_files"]
+
+
+def test_view_draws_coloured_overlays(examples_work):
+    from PIL import Image
+
+    from msmd_builder.view import COLOURS
+
+    result = CliRunner().invoke(
+        main, ["view", "ExampleA__O2__tied-chorale", "--work-dir", str(examples_work)]
+    )
+    assert result.exit_code == 0, result.output
+    paths = result.output.split()
+    assert len(paths) == 1
+    pixels = set(Image.open(paths[0]).convert("RGB").getdata())
+    # Aligned heads in green, tie continuations in blue; nothing unaligned here.
+    assert COLOURS["aligned"] in pixels and COLOURS["tied"] in pixels
+    assert COLOURS["unaligned"] not in pixels
