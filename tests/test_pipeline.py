@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -97,7 +98,8 @@ def test_view_draws_coloured_overlays(examples_work):
     assert result.exit_code == 0, result.output
     paths = result.output.split()
     assert len(paths) == 1
-    pixels = set(Image.open(paths[0]).convert("RGB").getdata())
+    rgb = np.asarray(Image.open(paths[0]).convert("RGB")).reshape(-1, 3)
+    pixels = {tuple(int(v) for v in p) for p in np.unique(rgb, axis=0)}
     # Aligned heads in green, tie continuations in blue; nothing unaligned here.
     assert COLOURS["aligned"] in pixels and COLOURS["tied"] in pixels
     assert COLOURS["unaligned"] not in pixels
