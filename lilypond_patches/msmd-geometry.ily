@@ -20,6 +20,24 @@
 #(define msmd-pending-staves '())    % (score grob)
 #(define msmd-book-index -1)
 #(define msmd-performed-port #f)
+#(define msmd-marks-port #f)
+
+#(define (msmd-log-mark score grob context)
+   "Write a text mark or script (where jumps like D.C. are written) to the marks table."
+   (let ((text (ly:grob-property grob 'text #f)))
+     (if (markup? text)
+         (begin
+           (if (not msmd-marks-port)
+               (begin
+                 (set! msmd-marks-port (open-output-file (msmd-output-file ".msmd-marks.tsv")))
+                 (display "score\tmoment_main\tgrob\ttext\n" msmd-marks-port)))
+           (format msmd-marks-port "~a\t~a\t~a\t~a\n"
+                   score
+                   (msmd-rational (ly:moment-main (ly:context-current-moment context)))
+                   (grob::name grob)
+                   (string-map (lambda (c) (if (memv c '(#\tab #\newline)) #\space c))
+                               (markup->string text)))
+           (force-output msmd-marks-port)))))
 
 #(define (msmd-output-file suffix)
    (string-append (ly:parser-output-name) suffix))
@@ -60,7 +78,13 @@
         (if (ly:spanner? grob)
             (set! msmd-pending-ties (cons grob msmd-pending-ties))))
        ((staff-symbol-interface engraver grob source-engraver)
-        (set! msmd-pending-staves (cons (list score grob) msmd-pending-staves)))))))
+        (set! msmd-pending-staves (cons (list score grob) msmd-pending-staves)))
+       ((text-script-interface engraver grob source-engraver)
+        (msmd-log-mark score grob context))
+       ((text-mark-interface engraver grob source-engraver)
+        (msmd-log-mark score grob context))
+       ((mark-interface engraver grob source-engraver)
+        (msmd-log-mark score grob context))))))
 
 #(define (msmd-performed-logger context)
    (let ((score -1))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -252,6 +253,91 @@ def match_notes(
     return pairs, unison, stats
 
 
+_DA_CAPO = re.compile(r"\bD\.\s*C\.|da\s+capo", re.IGNORECASE)
+_DAL_SEGNO = re.compile(r"\bD\.\s*S\.|dal\s+segno|al\s+coda|to\s+coda", re.IGNORECASE)
+_FINE = re.compile(r"^\W*fine\W*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A text mark or script of the layout (where jumps are written)."""
+
+    score: int
+    moment_main: Fraction
+    grob: str
+    text: str
+
+
+def read_marks(path: str | Path) -> list[Mark]:
+    """Read ``*.msmd-marks.tsv``; a missing file means no marks."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [
+            Mark(int(r["score"]), Fraction(r["moment_main"]), r["grob"], r["text"])
+            for r in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
+
+
+def realize_jumps(table: np.ndarray, marks: list[Mark]) -> tuple[np.ndarray, str]:
+    """Append the Da Capo pass of a "D.C. al Fine" piece to its performed notes.
+
+    The rule is applied only where it can be read reliably: exactly one D.C.
+    text, no Dal Segno or Coda, at most one "Fine", and no repeat before the
+    Fine (every note up to it is played once, so printed and played time agree
+    there).  The second pass replays, at the same tempo, every note that starts
+    before the end of the Fine (or the whole piece without a Fine), right after
+    the last note of the first pass; its ``occurrence`` is one higher.
+
+    Returns
+    -------
+    table : np.ndarray
+        The performed notes with the jump realized (unchanged if there is none).
+    jump : str
+        ``""`` (no jump), ``"da capo al fine"`` or ``"da capo"``.
+
+    Raises
+    ------
+    NotUnrollableError
+        If jumps are written but the rule above does not apply.
+    """
+    from msmd_builder.errors import NotUnrollableError
+
+    da_capo = [m for m in marks if _DA_CAPO.search(m.text)]
+    dal_segno = [m for m in marks if _DAL_SEGNO.search(m.text)]
+    fine = [m for m in marks if _FINE.match(m.text)]
+    if not da_capo and not dal_segno:
+        return table, ""
+    texts = "; ".join(sorted({m.text for m in da_capo + dal_segno}))
+    if dal_segno:
+        raise NotUnrollableError(f"Dal Segno / Coda jumps are not realized ({texts})")
+    if len(da_capo) > 1 or len(fine) > 1:
+        raise NotUnrollableError(f"several jump or Fine marks ({texts}); playing order ambiguous")
+    if not len(table):
+        return table, ""
+    end_whole = float((table["onset_whole"] + table["duration_whole"]).max())
+    if fine:
+        # The Fine is written on the last note (or bar line) of the section.
+        at = float(fine[0].moment_main)
+        starts = table["onset_whole"][table["onset_whole"] >= at - 1e-9]
+        fine_whole = float(at) if not len(starts) else float(starts.min())
+        section = table["onset_whole"] <= fine_whole + 1e-9
+    else:
+        section = np.ones(len(table), dtype=bool)
+    if (table["occurrence"][section] > 0).any():
+        raise NotUnrollableError(
+            f"a repeat is played before the Fine ({texts}); the Da Capo pass is ambiguous"
+        )
+    second = table[section].copy()
+    shift_sec = float(table["offset_sec"].max())
+    second["onset_sec"] += shift_sec
+    second["offset_sec"] += shift_sec
+    second["onset_whole"] += end_whole
+    second["occurrence"] += 1
+    return np.concatenate([table, second]), "da capo al fine" if fine else "da capo"
+
+
 def performed_table(
     midi_notes: list[MidiNote],
     events: list[LoggedEvent],
@@ -360,6 +446,7 @@ def align_tables(
     """
     folder = Path(render_dir)
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
+    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
     event_ids = noteheads["event_id"].tolist()
     notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
     staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
@@ -377,6 +464,9 @@ def align_tables(
         table = performed_table(
             notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
         )
+        table, jump = realize_jumps(table, [m for m in marks if m.score == score])
+        if jump:
+            totals["realized_jumps"] += 1
         matched_event_ids.update(events[i].event_id for i in pairs.values())
         matched_event_ids.update(events[i].event_id for i in unison)
         totals["pitch_mismatches"] += sum(

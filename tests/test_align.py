@@ -109,3 +109,65 @@ def test_all_examples_align_completely(tmp_path):
             assert (
                 heads["pitch"][np.searchsorted(heads["notehead_id"], linked)] == table["pitch"]
             ).all()
+
+
+def _table(onsets, occurrences=None):
+    from msmd_builder.tables import empty_performed_events
+
+    table = empty_performed_events(len(onsets))
+    table["onset_whole"] = onsets
+    table["duration_whole"] = 0.25
+    table["onset_sec"] = np.asarray(onsets) * 2
+    table["offset_sec"] = table["onset_sec"] + 0.5
+    table["notehead_id"] = np.arange(len(onsets))
+    if occurrences is not None:
+        table["occurrence"] = occurrences
+    return table
+
+
+def test_da_capo_al_fine_replays_up_to_the_fine():
+    from fractions import Fraction
+
+    from msmd_builder.align import Mark, realize_jumps
+
+    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    marks = [
+        Mark(0, Fraction(1, 4), "TextScript", "Fine"),
+        Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine"),
+    ]
+    played, jump = realize_jumps(table, marks)
+    assert jump == "da capo al fine"
+    assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
+    assert played["occurrence"].tolist() == [0] * 6 + [1, 1]
+    np.testing.assert_allclose(played["onset_sec"][6:], [3.0, 3.5])  # right after the last release
+    np.testing.assert_allclose(played["onset_whole"][6:], [1.5, 1.75])
+
+
+@pytest.mark.parametrize(
+    ("texts", "occurrences", "reason"),
+    [
+        (["D.S. al Coda"], None, "Dal Segno"),
+        (["D.C.", "D.C. al Fine"], None, "several"),
+        (["Fine", "D.C. al Fine"], [0, 1, 0, 0, 0, 0], "repeat is played before the Fine"),
+    ],
+)
+def test_unreadable_jumps_are_not_unrollable(texts, occurrences, reason):
+    from fractions import Fraction
+
+    from msmd_builder.align import Mark, realize_jumps
+    from msmd_builder.errors import NotUnrollableError
+
+    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25], occurrences)
+    marks = [Mark(0, Fraction(i + 1, 4), "TextScript", t) for i, t in enumerate(texts)]
+    with pytest.raises(NotUnrollableError, match=reason):
+        realize_jumps(table, marks)
+
+
+def test_fine_alone_is_no_jump():
+    from fractions import Fraction
+
+    from msmd_builder.align import Mark, realize_jumps
+
+    table = _table([0, 0.5])
+    played, jump = realize_jumps(table, [Mark(0, Fraction(1, 2), "TextScript", "Fine.")])
+    assert jump == "" and len(played) == 2
