@@ -49,6 +49,11 @@
          (let ((music (ly:event-property event 'music-cause #f)))
            (if (ly:music? music) (ly:music-property music 'msmd-id -1) -1)))))
 
+#(define (msmd-event-flag event name)
+   (or (eq? #t (ly:event-property event name #f))
+       (let ((music (ly:event-property event 'music-cause #f)))
+         (and (ly:music? music) (eq? #t (ly:music-property music name #f))))))
+
 #(define (msmd-rational x)
    (if (exact? x) (number->string x) (number->string (inexact->exact x))))
 
@@ -97,7 +102,7 @@
               (pitch (ly:event-property event 'pitch #f))
               (duration (ly:event-property event 'duration #f)))
           (if (and msmd-performed-port (ly:pitch? pitch))
-              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
                       score
                       (msmd-event-id event)
                       (msmd-rational (ly:moment-main moment))
@@ -106,6 +111,7 @@
                       (if (ly:duration? duration)
                           (msmd-rational (ly:moment-main (ly:duration-length duration)))
                           "0")
+                      (if (msmd-event-flag event 'msmd-measured-repeat) 1 0)
                       (msmd-location event)))))))))
 
 #(define (msmd-midi-score-counter context)
@@ -115,7 +121,7 @@
      (if (not msmd-performed-port)
          (begin
            (set! msmd-performed-port (open-output-file (msmd-output-file ".msmd-performed.tsv")))
-           (display "score\tevent_id\tmoment_main\tmoment_grace\tpitch\tduration_whole\tsource\n"
+           (display "score\tevent_id\tmoment_main\tmoment_grace\tpitch\tduration_whole\tmeasured_repeat\tsource\n"
                     msmd-performed-port)))
      (force-output msmd-performed-port))))
 

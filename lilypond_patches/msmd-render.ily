@@ -32,8 +32,28 @@
                  ((@@ (lily) make-unfolded-set) m)))))
     music))
 
+#(define (msmd-mark-measured-repeats! music)
+   "Flag note events inside tremolo and percent repeats: they are always played
+repeated (unlike volta repeats, which a Da Capo pass may skip)."
+   (for-some-music
+    (lambda (m)
+      (if (or (music-is-of-type? m 'tremolo-repeated-music)
+              (music-is-of-type? m 'percent-repeated-music))
+          (begin
+            (for-some-music
+             (lambda (inner)
+               (if (music-is-of-type? inner 'note-event)
+                   (ly:music-set-property! inner 'msmd-measured-repeat #t))
+               #f)
+             m)
+            #t)
+          #f))
+    music)
+   music)
+
 #(define (msmd-tag-events! music)
    "Give every NoteEvent a unique 'msmd-id."
+   (msmd-mark-measured-repeats! music)
    (for-some-music
     (lambda (m)
       (if (music-is-of-type? m 'note-event)

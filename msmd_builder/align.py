@@ -75,6 +75,7 @@ class LoggedEvent:
     moment_grace: Fraction
     pitch: int
     duration_whole: Fraction
+    measured_repeat: bool = False  # inside a tremolo or percent repeat
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def read_performed_log(path: str | Path, *, score: int | None = None) -> list[Lo
                 moment_grace=Fraction(row["moment_grace"]),
                 pitch=int(row["pitch"]),
                 duration_whole=Fraction(row["duration_whole"]),
+                measured_repeat=row.get("measured_repeat") == "1",
             )
         )
     return events
@@ -280,22 +282,44 @@ def read_marks(path: str | Path) -> list[Mark]:
         ]
 
 
-def realize_jumps(table: np.ndarray, marks: list[Mark]) -> tuple[np.ndarray, str]:
+def realize_jumps(
+    table: np.ndarray,
+    marks: list[Mark],
+    *,
+    measured_repeat_ids: frozenset[int] = frozenset(),
+    printed_onset_whole: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
     """Append the Da Capo pass of a "D.C. al Fine" piece to its performed notes.
 
-    The rule is applied only where it can be read reliably: exactly one D.C.
-    text, no Dal Segno or Coda, at most one "Fine", and no repeat before the
-    Fine (every note up to it is played once, so printed and played time agree
-    there).  The second pass replays, at the same tempo, every note that starts
-    before the end of the Fine (or the whole piece without a Fine), right after
-    the last note of the first pass; its ``occurrence`` is one higher.
+    Applied only where the jump reads reliably: exactly one D.C. text, exactly
+    one "Fine", no Dal Segno or Coda.  The Da Capo pass plays the music from
+    the beginning to the end of the note carrying the Fine *without repeats*
+    (the usual convention): of every repeated passage only its last time
+    through is kept, which also keeps the last alternative ending and drops
+    the earlier ones (see :func:`without_repeats`).  It follows the last
+    release of the first pass, at the same tempo, with ``occurrence`` one
+    higher than the event's last occurrence.
+
+    Parameters
+    ----------
+    table : np.ndarray
+        Performed notes of one score.
+    marks : list of Mark
+        That score's text marks and scripts.
+    measured_repeat_ids : frozenset of int
+        Events inside tremolo or percent repeats, which are always played
+        repeated and never mistaken for a volta pass.
+    printed_onset_whole : np.ndarray, optional
+        Printed (folded) onset of every notehead, indexed by ``notehead_id``;
+        marks are positioned in printed time.  Defaults to the table's own
+        onsets (a piece without repeats).
 
     Returns
     -------
     table : np.ndarray
         The performed notes with the jump realized (unchanged if there is none).
     jump : str
-        ``""`` (no jump), ``"da capo al fine"`` or ``"da capo"``.
+        ``""`` (no jump) or ``"da capo al fine"``.
 
     Raises
     ------
@@ -309,33 +333,115 @@ def realize_jumps(table: np.ndarray, marks: list[Mark]) -> tuple[np.ndarray, str
     fine = [m for m in marks if _FINE.match(m.text)]
     if not da_capo and not dal_segno:
         return table, ""
-    texts = "; ".join(sorted({m.text for m in da_capo + dal_segno}))
+    texts = "; ".join(sorted({m.text.strip() for m in da_capo + dal_segno}))
     if dal_segno:
         raise NotUnrollableError(f"Dal Segno / Coda jumps are not realized ({texts})")
     if len(da_capo) > 1 or len(fine) > 1:
         raise NotUnrollableError(f"several jump or Fine marks ({texts}); playing order ambiguous")
+    if not fine:
+        raise NotUnrollableError(f"Da Capo without a Fine ({texts}); where it ends is not written")
     if not len(table):
         return table, ""
+    order = np.argsort(table["onset_whole"], kind="stable")
+    table = table[order]
     end_whole = float((table["onset_whole"] + table["duration_whole"]).max())
-    if fine:
-        # The Fine is written on the last note (or bar line) of the section.
-        at = float(fine[0].moment_main)
-        starts = table["onset_whole"][table["onset_whole"] >= at - 1e-9]
-        fine_whole = float(at) if not len(starts) else float(starts.min())
-        section = table["onset_whole"] <= fine_whole + 1e-9
-    else:
-        section = np.ones(len(table), dtype=bool)
-    if (table["occurrence"][section] > 0).any():
-        raise NotUnrollableError(
-            f"a repeat is played before the Fine ({texts}); the Da Capo pass is ambiguous"
-        )
-    second = table[section].copy()
+    # The Fine is written (in printed time) on the last note of the section or
+    # just after it; find that note's last playing in unrolled time.
+    at = float(fine[0].moment_main)
+    printed = (
+        printed_onset_whole[table["notehead_id"]]
+        if printed_onset_whole is not None
+        else table["onset_whole"]
+    )
+    printed = np.where(table["notehead_id"] >= 0, printed, np.inf)
+    later = printed[printed >= at - 1e-9]
+    if not len(later):
+        raise NotUnrollableError(f"no note at or after the Fine ({texts})")
+    at_fine = np.abs(printed - later.min()) < 1e-9
+    fine_whole = float(table["onset_whole"][at_fine].max())
+    section = table[table["onset_whole"] <= fine_whole + 1e-9]
+    # The Fine's position is reached on the last pass: cut the section there.
+    second = without_repeats(section, measured_repeat_ids=measured_repeat_ids)
+    last_occurrence = defaultdict(lambda: -1)
+    for event_id, occurrence in zip(table["event_id"], table["occurrence"], strict=True):
+        last_occurrence[int(event_id)] = max(last_occurrence[int(event_id)], int(occurrence))
     shift_sec = float(table["offset_sec"].max())
-    second["onset_sec"] += shift_sec
-    second["offset_sec"] += shift_sec
-    second["onset_whole"] += end_whole
-    second["occurrence"] += 1
-    return np.concatenate([table, second]), "da capo al fine" if fine else "da capo"
+    start_whole = float(second["onset_whole"].min()) if len(second) else 0.0
+    start_sec = float(second["onset_sec"].min()) if len(second) else 0.0
+    second["onset_sec"] += shift_sec - start_sec
+    second["offset_sec"] += shift_sec - start_sec
+    second["onset_whole"] += end_whole - start_whole
+    for row in second:
+        last_occurrence[int(row["event_id"])] += 1
+        row["occurrence"] = last_occurrence[int(row["event_id"])]
+    return np.concatenate([table, second]), "da capo al fine"
+
+
+def without_repeats(
+    section: np.ndarray, *, measured_repeat_ids: frozenset[int] = frozenset()
+) -> np.ndarray:
+    """Play a passage once: keep only the last time through each repeat.
+
+    A run of rows that replay earlier events is a new pass; every row from
+    the first playing of those events up to the start of that pass belonged to
+    an earlier pass (a repeated body or a non-final alternative ending) and is
+    dropped.  The kept rows are moved earlier to close the gaps, in seconds and
+    in whole notes.
+
+    Parameters
+    ----------
+    section : np.ndarray
+        Performed notes sorted by onset.
+    measured_repeat_ids : frozenset of int
+        Events of tremolo and percent repeats: their replays start no new pass.
+
+    Returns
+    -------
+    np.ndarray
+        The kept rows, contiguous in time from the first row's onset.
+    """
+    if not len(section):
+        return section.copy()
+    first_seen: dict[int, float] = {}
+    for row in section:
+        first_seen.setdefault(int(row["event_id"]), float(row["onset_whole"]))
+    # For each replayed row (occurrence >= 1 here), the earliest first playing
+    # it refers back to; rows before that replay and after that first playing drop.
+    onsets = section["onset_whole"]
+    keep = np.ones(len(section), dtype=bool)
+    seen: set[int] = set()
+    pass_start: float | None = None  # onset of the replayed pass now running
+    for i, row in enumerate(section):
+        event_id = int(row["event_id"])
+        replay = event_id in seen and event_id >= 0 and event_id not in measured_repeat_ids
+        if replay:
+            if pass_start is None:
+                pass_start = float(onsets[i])
+            back = first_seen[event_id]
+            keep &= ~((onsets >= back - 1e-9) & (onsets < pass_start - 1e-9))
+        elif event_id not in measured_repeat_ids:
+            pass_start = None
+        seen.add(event_id)
+    kept = section[keep].copy()
+    # Close the gaps left by dropped passes.
+    removed_whole = np.zeros(len(section))
+    removed_sec = np.zeros(len(section))
+    run_start = None
+    total_whole = total_sec = 0.0
+    for i in range(len(section)):
+        if not keep[i] and run_start is None:
+            run_start = i
+        if keep[i]:
+            if run_start is not None:
+                total_whole += float(onsets[i] - onsets[run_start])
+                total_sec += float(section["onset_sec"][i] - section["onset_sec"][run_start])
+                run_start = None
+            removed_whole[i] = total_whole
+            removed_sec[i] = total_sec
+    kept["onset_whole"] -= removed_whole[keep]
+    kept["onset_sec"] -= removed_sec[keep]
+    kept["offset_sec"] -= removed_sec[keep]
+    return kept
 
 
 def performed_table(
@@ -464,7 +570,12 @@ def align_tables(
         table = performed_table(
             notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
         )
-        table, jump = realize_jumps(table, [m for m in marks if m.score == score])
+        table, jump = realize_jumps(
+            table,
+            [m for m in marks if m.score == score],
+            measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
+            printed_onset_whole=noteheads["onset_whole"],
+        )
         if jump:
             totals["realized_jumps"] += 1
         matched_event_ids.update(events[i].event_id for i in pairs.values())
@@ -503,7 +614,7 @@ def align_tables(
     return performed, stats
 
 
-_STAGE_VERSION = 1
+_STAGE_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,7 @@ def _table(onsets, occurrences=None):
     table["onset_sec"] = np.asarray(onsets) * 2
     table["offset_sec"] = table["onset_sec"] + 0.5
     table["notehead_id"] = np.arange(len(onsets))
+    table["event_id"] = np.arange(len(onsets))
     if occurrences is not None:
         table["occurrence"] = occurrences
     return table
@@ -148,7 +149,7 @@ def test_da_capo_al_fine_replays_up_to_the_fine():
     [
         (["D.S. al Coda"], None, "Dal Segno"),
         (["D.C.", "D.C. al Fine"], None, "several"),
-        (["Fine", "D.C. al Fine"], [0, 1, 0, 0, 0, 0], "repeat is played before the Fine"),
+        (["D.C."], None, "without a Fine"),
     ],
 )
 def test_unreadable_jumps_are_not_unrollable(texts, occurrences, reason):
@@ -171,3 +172,42 @@ def test_fine_alone_is_no_jump():
     table = _table([0, 0.5])
     played, jump = realize_jumps(table, [Mark(0, Fraction(1, 2), "TextScript", "Fine.")])
     assert jump == "" and len(played) == 2
+
+
+def test_da_capo_pass_skips_volta_repeats_but_keeps_tremolos():
+    from msmd_builder.align import without_repeats
+
+    # Played: body (e0 e1), first ending (e2), body again, second ending (e3),
+    # then a tremolo (e4 four times), all quarter notes, one second each.
+    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25])
+    table["event_id"] = [0, 1, 2, 0, 1, 3, 4, 4, 4, 4]
+    kept = without_repeats(table, measured_repeat_ids=frozenset({4}))
+    assert kept["event_id"].tolist() == [0, 1, 3, 4, 4, 4, 4]
+    np.testing.assert_allclose(kept["onset_whole"], [0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5])
+    np.testing.assert_allclose(kept["onset_sec"], [0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    # Without the flag, the tremolo's replays would look like a volta pass
+    # and its first stroke would be dropped.
+    assert without_repeats(table)["event_id"].tolist() == [0, 1, 3, 4, 4, 4]
+
+
+def test_da_capo_al_fine_end_to_end(make_piece, tmp_path):
+    from msmd_builder.align import align_rendered
+
+    result = render(
+        make_piece,
+        tmp_path,
+        "dacapo",
+        r"\score { { \repeat volta 2 { c'4 d'4 } \alternative { { e'2 } { f'2 } }"
+        r" \repeat tremolo 4 g'16 g'4_\markup Fine | a'2 b'2_\markup { D.C. al Fine } }"
+        r" \layout { } \midi { \tempo 4 = 60 } }",
+    )
+    aligned = align_rendered(result.render_dir, list(result.pdf_files), list(result.midi_files))
+    performed = aligned.performed
+    first = [60, 62, 64, 60, 62, 65, 67, 67, 67, 67, 67, 69, 71]
+    # The Da Capo pass skips the volta repeat (and its first ending) but keeps the tremolo.
+    assert performed["pitch"].tolist() == first + [60, 62, 65, 67, 67, 67, 67, 67]
+    assert performed["occurrence"][len(first) :].tolist() == [2, 2, 1, 4, 5, 6, 7, 1]
+    assert aligned.stats["realized_jumps"] == 1
+    onsets = performed["onset_sec"][len(first) :]
+    assert onsets[0] == pytest.approx(performed["offset_sec"][: len(first)].max())
+    np.testing.assert_allclose(np.diff(onsets[:3]), [1.0, 1.0], atol=0.05)
