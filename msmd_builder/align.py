@@ -210,10 +210,6 @@ def match_notes(
         if candidates:
             shift = min(candidates, key=abs)
 
-    by_pitch: dict[int, list[int]] = defaultdict(list)
-    for i in sounding:
-        by_pitch[events[i].pitch].append(i)
-
     def window(event: LoggedEvent) -> tuple[float, float]:
         main = float(event.moment_main) * ticks_per_whole + shift
         if event.moment_grace == 0:
@@ -221,20 +217,34 @@ def match_notes(
         # Grace notes sound somewhere in the span before their main note.
         return main + float(event.moment_grace) * ticks_per_whole - _TICK_TOLERANCE, main
 
+    # Per pitch: candidate windows sorted by their start, for bisection.
+    by_pitch: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+    for i in sounding:
+        by_pitch[events[i].pitch].append((*window(events[i]), i))
+    starts: dict[int, list[float]] = {}
+    widest: dict[int, float] = {}
+    for pitch, windows in by_pitch.items():
+        windows.sort()
+        starts[pitch] = [w[0] for w in windows]
+        widest[pitch] = max(high - low for low, high, _ in windows)
+
     pairs: dict[int, int] = {}
     used: set[int] = set()
     for note_index, note in enumerate(midi_notes):
+        windows = by_pitch.get(note.pitch)
+        if not windows:
+            continue
+        tick = note.onset_tick
+        lo = bisect.bisect_left(starts[note.pitch], tick - widest[note.pitch])
+        hi = bisect.bisect_right(starts[note.pitch], tick)
         best = None
         best_distance = None
-        for event_index in by_pitch.get(note.pitch, ()):
-            if event_index in used:
+        for low, high, event_index in windows[lo:hi]:
+            if event_index in used or not low <= tick <= high:
                 continue
-            low, high = window(events[event_index])
-            if low <= note.onset_tick <= high:
-                centre = (low + high) / 2
-                distance = abs(note.onset_tick - centre)
-                if best_distance is None or distance < best_distance:
-                    best, best_distance = event_index, distance
+            distance = abs(tick - (low + high) / 2)
+            if best_distance is None or distance < best_distance:
+                best, best_distance = event_index, distance
         if best is not None:
             pairs[note_index] = best
             used.add(best)
@@ -614,7 +624,7 @@ def align_tables(
     return performed, stats
 
 
-_STAGE_VERSION = 2
+_STAGE_VERSION = 3
 
 
 @dataclass(frozen=True)
