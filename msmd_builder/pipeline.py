@@ -140,9 +140,13 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
     started = time.perf_counter()
     last = STAGES.index(settings.until)
 
-    def done(name: str) -> bool:
+    def finished(name: str) -> bool:
+        """Record the stage's time; True when it is the last one asked for."""
         seconds[name] = time.perf_counter() - started
         return STAGES.index(name) >= last
+
+    def outcome(status: str) -> PieceOutcome:
+        return PieceOutcome(entry.piece_id, status, stage, seconds=seconds, details=details)
 
     try:
         normalized = normalize_piece(
@@ -155,42 +159,44 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             force=settings.force,
         )
         details["normalize_warnings"] = list(normalized.warnings)
-        status = "ok"
-        if not done(stage):
-            stage, started = "render", time.perf_counter()
-            rendered = render_piece(
-                normalized,
-                work_dir=settings.work_dir,
-                timeout_sec=settings.render_timeout_sec,
-                force=settings.force,
-            )
-            status = rendered.status
-            details.update(
-                lilypond_seconds=rendered.seconds,
-                pdf_files=list(rendered.pdf_files),
-                midi_files=list(rendered.midi_files),
-                lilypond_errors=rendered.n_errors,
-                messages=list(rendered.messages[:5]),
-            )
-            if rendered.error:
-                details["degraded_class"] = rendered.error["error_class"]
-            if not done(stage):
-                stage, started = "score", time.perf_counter()
-                score = build_score(
-                    rendered,
-                    work_dir=settings.work_dir,
-                    width_px=settings.page_width_px,
-                    force=settings.force,
-                )
-                details["link_agreement"] = score.link_agreement
-                if not done(stage):
-                    stage, started = "align", time.perf_counter()
-                    aligned = align_piece(
-                        rendered, score, work_dir=settings.work_dir, force=settings.force
-                    )
-                    details["alignment"] = aligned.stats
-                    done(stage)
-        return PieceOutcome(entry.piece_id, status, stage, seconds=seconds, details=details)
+        if finished(stage):
+            return outcome("ok")
+
+        stage, started = "render", time.perf_counter()
+        rendered = render_piece(
+            normalized,
+            work_dir=settings.work_dir,
+            timeout_sec=settings.render_timeout_sec,
+            force=settings.force,
+        )
+        details.update(
+            lilypond_seconds=rendered.seconds,
+            pdf_files=list(rendered.pdf_files),
+            midi_files=list(rendered.midi_files),
+            lilypond_errors=rendered.n_errors,
+            messages=list(rendered.messages[:5]),
+        )
+        if rendered.error:
+            details["degraded_class"] = rendered.error["error_class"]
+        if finished(stage):
+            return outcome(rendered.status)
+
+        stage, started = "score", time.perf_counter()
+        score = build_score(
+            rendered,
+            work_dir=settings.work_dir,
+            width_px=settings.page_width_px,
+            force=settings.force,
+        )
+        details["link_agreement"] = score.link_agreement
+        if finished(stage):
+            return outcome(rendered.status)
+
+        stage, started = "align", time.perf_counter()
+        aligned = align_piece(rendered, score, work_dir=settings.work_dir, force=settings.force)
+        details["alignment"] = aligned.stats
+        finished(stage)
+        return outcome(rendered.status)
     except PieceError as exc:
         seconds.setdefault(stage, time.perf_counter() - started)
         details["detail"] = exc.detail[-2000:]
