@@ -202,10 +202,11 @@ def match_notes(
     non_grace = [events[i] for i in sounding if events[i].moment_grace == 0]
     if non_grace and midi_notes:
         first = min(e.moment_main for e in non_grace)
+        first_pitches = {e.pitch for e in non_grace if e.moment_main == first}
         candidates = [
             n.onset_tick - int(first * ticks_per_whole)
             for n in midi_notes
-            if n.pitch in {e.pitch for e in non_grace if e.moment_main == first}
+            if n.pitch in first_pitches
         ]
         if candidates:
             shift = min(candidates, key=abs)
@@ -624,7 +625,7 @@ def align_tables(
     return performed, stats
 
 
-_STAGE_VERSION = 3
+_STAGE_VERSION = 4
 
 
 @dataclass(frozen=True)
