@@ -564,6 +564,9 @@ def align_tables(
     folder = Path(render_dir)
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
     marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
+    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
+    for event in read_performed_log(log_path) if log_path else []:
+        log_by_score[event.score].append(event)
     event_ids = noteheads["event_id"].tolist()
     notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
     staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
@@ -575,7 +578,7 @@ def align_tables(
     offset_whole = 0.0
     matched_event_ids: set[int] = set()
     for score, midi in enumerate(midi_files):
-        events = read_performed_log(log_path, score=score) if log_path else []
+        events = log_by_score.get(score, [])
         notes = read_midi_notes(folder / midi)
         pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
         table = performed_table(

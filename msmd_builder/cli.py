@@ -309,9 +309,7 @@ def view_command(piece_id: str, work_dir: Path, out: Path | None, labels: bool) 
             raise click.ClickException(
                 f"{piece_id} failed at {outcome.stage}: {outcome.error_class}: {outcome.message}"
             )
-    data = read_json(piece_dir / "score" / "score.json")
-    data["pages"] = tuple(data["pages"])
-    score = ScoreResult(**data)
+    score = ScoreResult.read(piece_dir / "score" / "score.json")
     aligned = AlignResult(**read_json(piece_dir / "align" / "align.json"))
     noteheads, systems = score.load()
     paths = draw_overlays(

@@ -366,6 +366,15 @@ class ScoreResult:
     link_agreement: float
     cache_key: str
 
+    @classmethod
+    def read(cls, path: str | Path) -> ScoreResult:
+        """Read a ``score.json`` record."""
+        from msmd_builder.cache import read_json
+
+        data = read_json(path)
+        data["pages"] = tuple(data["pages"])
+        return cls(**data)
+
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(noteheads, systems)`` from ``geometry.npz``."""
         with np.load(Path(self.score_dir) / "geometry.npz") as data:
@@ -391,7 +400,7 @@ def build_score(
     """
     import pypdfium2
 
-    from msmd_builder.cache import atomic_path, atomic_write_json, read_json, stable_key
+    from msmd_builder.cache import atomic_path, atomic_write_json, stable_key
     from msmd_builder.errors import NothingToAlignError
 
     score_dir = Path(work_dir) / "pieces" / render.piece_id / "score"
@@ -406,10 +415,8 @@ def build_score(
         }
     )
     if not force and record_path.exists():
-        data = read_json(record_path)
-        if data.get("cache_key") == key:
-            data["pages"] = tuple(data["pages"])
-            result = ScoreResult(**data)
+        result = ScoreResult.read(record_path)
+        if result.cache_key == key:
             _check_score(result)
             return result
     noteheads, systems = read_geometry(render.render_dir, list(render.pdf_files))
