@@ -73,7 +73,7 @@ import os
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -82,7 +82,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from msmd_builder.cache import atomic_path, sha256_bytes, sha256_file, stable_key
+from msmd_builder.cache import (
+    atomic_path,
+    atomic_write_json,
+    sha256_bytes,
+    sha256_file,
+    stable_key,
+)
 from msmd_builder.errors import ConfigError, SynthesisError, ToolNotFoundError
 from msmd_builder.soundfonts import (
     SoundfontRole,
@@ -131,6 +137,10 @@ __all__ = [
     "performance_cache_key",
     "perform_piece",
     "load_performance",
+    "VERIFY_CHOICES",
+    "plan_piece",
+    "PerformStageResult",
+    "perform_stage",
 ]
 
 #: ``format_name`` stored in every performance file.
@@ -1687,6 +1697,9 @@ class PerformanceResult:
         Audio duration, seconds.
     onset_fraction : float or None
         :attr:`OnsetCheck.fraction_within_frame` (None if not verified).
+    seconds : dict
+        Wall-clock seconds spent in ``synthesis``, ``spectrogram`` and
+        ``onset_check`` (empty when skipped).
     """
 
     performance_id: str
@@ -1697,6 +1710,7 @@ class PerformanceResult:
     n_frames: int
     duration_sec: float
     onset_fraction: float | None
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _events_sha256(events: np.ndarray) -> str:
@@ -1791,7 +1805,7 @@ def perform_piece(
     soundfonts: Sequence[SoundfontSpec] | None = None,
     settings: SynthSettings | None = None,
     cache: SoundfontCache | None = None,
-    verify: bool = True,
+    verify: bool | Collection[str] = True,
     sample_rate: int = SAMPLE_RATE,
 ) -> list[PerformanceResult]:
     """Render a piece's performances and write one ``.npz`` per performance.
@@ -1820,8 +1834,10 @@ def perform_piece(
         Synthesis settings; default :class:`SynthSettings`.
     cache : SoundfontCache, optional
         Loaded soundfonts; default :func:`default_soundfont_cache`.
-    verify : bool, optional
-        Run :func:`verify_onsets` and store the fraction.
+    verify : bool or collection of str, optional
+        Run :func:`verify_onsets` and store the fraction: for every
+        performance (True), none (False) or the performances whose ids are
+        given.
     sample_rate : int, optional
         Hz.
 
@@ -1854,6 +1870,7 @@ def perform_piece(
 
     results: list[PerformanceResult] = []
     for plan in plans:
+        check_onsets = verify if isinstance(verify, bool) else plan.performance_id in verify
         spec = find_soundfont(specs, plan.soundfont)
         sf_path = locate(spec)
         sf_sha = cache.sha256(sf_path)
@@ -1869,7 +1886,7 @@ def perform_piece(
             soundfont_sha256=sf_sha,
             settings=settings,
             sample_rate=sample_rate,
-            verify=verify,
+            verify=check_onsets,
         )
         npz_path = out / f"{plan.performance_id}.npz"
         flac_path = out / f"{plan.performance_id}.flac"
@@ -1881,6 +1898,7 @@ def perform_piece(
         performed, pedal = _realize(plan, table)
         performed = snap_to_render_grid(performed, sample_rate=sample_rate)
         pedal = snap_to_render_grid(pedal, sample_rate=sample_rate)
+        started = time.perf_counter()
         audio = synthesize(
             performed,
             soundfont_path=sf_path,
@@ -1891,11 +1909,16 @@ def perform_piece(
             pedal=pedal,
             cache=cache,
         )
+        seconds = {"synthesis": time.perf_counter() - started}
+        started = time.perf_counter()
         spectrogram = np.asarray(
             compute_spectrogram(audio, sample_rate=sample_rate), dtype=np.float32
         )
+        seconds["spectrogram"] = time.perf_counter() - started
         onset_frame = np.asarray(sec_to_frame(performed["onset_sec"]), dtype=np.int64)
-        check = verify_onsets(audio, performed, sample_rate=sample_rate) if verify else None
+        started = time.perf_counter()
+        check = verify_onsets(audio, performed, sample_rate=sample_rate) if check_onsets else None
+        seconds["onset_check"] = time.perf_counter() - started
         fraction = check.fraction_within_frame if check is not None else math.nan
         duration_sec = audio.size / sample_rate
         synth_doc = {"settings": settings.to_dict(), "soundfont": spec.to_dict()}
@@ -1930,6 +1953,7 @@ def perform_piece(
                 n_frames=int(spectrogram.shape[1]),
                 duration_sec=duration_sec,
                 onset_fraction=None if check is None else fraction,
+                seconds=seconds,
             )
         )
     return results
@@ -1978,3 +2002,189 @@ def load_performance(path: str | os.PathLike[str]) -> dict[str, Any]:
     out["plan"] = PerformancePlan.from_dict(json.loads(out["plan_json"]))
     out["synth"] = json.loads(out["synth_json"])
     return out
+
+
+# --------------------------------------------------------------------------------------
+# The pipeline stage: every role's performances of one aligned piece
+# --------------------------------------------------------------------------------------
+
+#: Which performances get the (independent) onset check in a dataset build.
+VERIFY_CHOICES = ("all", "reference", "none")
+
+
+def plan_piece(
+    piece_id: str,
+    *,
+    soundfonts: Sequence[SoundfontSpec],
+    seed: int,
+    recipe: PerformanceRecipe | Mapping[str, Any] = MSMD_RECIPE,
+) -> tuple[list[PerformancePlan], dict[str, list[str]]]:
+    """Plan the performances of every split role of one piece.
+
+    A piece may be train material in one split and test material in another
+    (``bach-only`` against ``bach-out``), so the build renders the union of
+    the roles' plans once; a split then only selects.  Plans of different
+    roles that share an id (MSMD's train and valid recipes are the same) are
+    rendered once.
+
+    Returns
+    -------
+    plans : list of PerformancePlan
+        Distinct plans, in role order (train, valid, test), each role's plans
+        in :func:`plan_performances` order.
+    roles : dict
+        Role -> performance ids of that role.
+
+    Raises
+    ------
+    ConfigError
+        If two roles plan different performances under the same id.
+    """
+    plans: dict[str, PerformancePlan] = {}
+    roles: dict[str, list[str]] = {}
+    for role in _SPLIT_ROLES:
+        role_plans = plan_performances(
+            piece_id, role=role, soundfonts=soundfonts, seed=seed, recipe=recipe
+        )
+        roles[role] = [p.performance_id for p in role_plans]
+        for plan in role_plans:
+            known = plans.setdefault(plan.performance_id, plan)
+            _check(known == plan, f"roles plan {plan.performance_id} differently")
+    return list(plans.values()), roles
+
+
+@dataclass(frozen=True)
+class PerformStageResult:
+    """What the perform stage wrote for one piece (``perform/perform.json``).
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    perform_dir : Path
+        ``<work>/pieces/<piece_id>/perform``.
+    roles : dict
+        Split role -> ids of the performances that role uses.
+    performances : list of PerformanceResult
+        One per distinct plan.
+    plans : list of PerformancePlan
+        The plans, in the order of ``performances``.
+    """
+
+    piece_id: str
+    perform_dir: Path
+    roles: dict[str, list[str]]
+    performances: list[PerformanceResult]
+    plans: list[PerformancePlan]
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds per sub-step (synthesis, spectrogram, onset_check), summed."""
+        total: dict[str, float] = {}
+        for result in self.performances:
+            for name, sec in result.seconds.items():
+                total[name] = total.get(name, 0.0) + sec
+        return total
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One JSON-friendly row per performance, for reports."""
+        return [
+            {
+                "performance_id": r.performance_id,
+                "tempo_ratio": p.tempo_ratio,
+                "soundfont": p.soundfont,
+                "humanized": p.humanize is not None,
+                "duration_sec": round(r.duration_sec, 3),
+                "n_frames": r.n_frames,
+                "onset_fraction": r.onset_fraction,
+            }
+            for r, p in zip(self.performances, self.plans, strict=True)
+        ]
+
+
+def perform_stage(
+    piece_id: str,
+    events: np.ndarray,
+    *,
+    work_dir: str | os.PathLike[str],
+    seed: int = 0,
+    recipe: PerformanceRecipe | Mapping[str, Any] = MSMD_RECIPE,
+    keep_audio: bool = False,
+    verify: str = "reference",
+    soundfonts: Sequence[SoundfontSpec] | None = None,
+) -> PerformStageResult:
+    """Render every role's performances of an aligned piece and index them.
+
+    Writes ``<work>/pieces/<piece_id>/perform/<performance_id>.npz`` (see
+    :func:`perform_piece`, which skips performances already up to date) and
+    ``perform.json``: piece id, seed, recipe, ``roles`` (role -> performance
+    ids) and one entry per performance (file, audio file or null, plan,
+    cache key, duration, frames, onset-check fraction).  Files of
+    performances no longer planned are removed, so a changed plan leaves no
+    stale audio behind.
+
+    Parameters
+    ----------
+    piece_id : str
+        The piece.
+    events : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
+        Its aligned performed events (``align/alignment.npz``), score seconds.
+    work_dir : path-like
+        The build's work directory.
+    seed : int, optional
+        The build's seed.
+    recipe : PerformanceRecipe or mapping, optional
+        Performance recipe; default MSMD's.
+    keep_audio : bool, optional
+        Also write FLAC files.
+    verify : {'all', 'reference', 'none'}, optional
+        Which performances get :func:`verify_onsets`: all, the first of each
+        role (the reference rendering of train/valid and the test rendering),
+        or none.
+    soundfonts : sequence of SoundfontSpec, optional
+        Default :func:`load_soundfonts`.
+    """
+    _check(verify in VERIFY_CHOICES, f"verify must be one of {VERIFY_CHOICES}, got {verify!r}")
+    specs = list(soundfonts) if soundfonts is not None else load_soundfonts()
+    if isinstance(recipe, Mapping):
+        recipe = PerformanceRecipe.from_dict(recipe)
+    plans, roles = plan_piece(piece_id, soundfonts=specs, seed=seed, recipe=recipe)
+    if verify == "all":
+        to_verify: bool | set[str] = True
+    elif verify == "none":
+        to_verify = False
+    else:
+        to_verify = {ids[0] for ids in roles.values() if ids}
+    out = Path(work_dir) / "pieces" / piece_id / "perform"
+    results = perform_piece(
+        plans, events, out_dir=out, keep_audio=keep_audio, soundfonts=specs, verify=to_verify
+    )
+    keep = {f"{p.performance_id}{ext}" for p in plans for ext in (".npz", ".flac")}
+    for stale in [*out.glob("*.npz"), *out.glob("*.flac")]:
+        if stale.name not in keep:
+            stale.unlink()
+    if not keep_audio:
+        for plan in plans:
+            (out / f"{plan.performance_id}.flac").unlink(missing_ok=True)
+    stage = PerformStageResult(piece_id, out, roles, results, plans)
+    document = {
+        "piece_id": piece_id,
+        "seed": seed,
+        "recipe": recipe.to_dict(),
+        "roles": roles,
+        "performances": [
+            {
+                "performance_id": r.performance_id,
+                "file": r.path.name,
+                "audio": r.audio_path.name if r.audio_path is not None else None,
+                "plan": p.to_dict(),
+                "cache_key": r.cache_key,
+                "duration_sec": r.duration_sec,
+                "n_frames": r.n_frames,
+                "onset_fraction": r.onset_fraction,
+            }
+            for r, p in zip(results, plans, strict=True)
+        ],
+    }
+    atomic_write_json(out / "perform.json", document)
+    return stage
