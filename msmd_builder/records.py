@@ -1,0 +1,87 @@
+"""In-memory records of one built piece, as the shards store and return it.
+
+The shard writer (:mod:`msmd_builder.shards`) serializes a :class:`PieceRecord`
+and its reader gives one back, field for field; training-pair extraction
+(:mod:`msmd_builder.pairs`) and the trainer consume nothing else.  Keeping the
+record here, apart from both, lets every consumer be written and tested against
+the same small contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PerformanceRecord", "PieceRecord"]
+
+
+@dataclass(frozen=True)
+class PerformanceRecord:
+    """One synthesized performance of a piece.
+
+    Attributes
+    ----------
+    performance_id : str
+        ``<piece_id>__tempo-<1000 * ratio>__<soundfont>[__humanized]``.
+    plan : dict
+        :meth:`msmd_builder.perform.PerformancePlan.to_dict` of the plan that made it.
+    spectrogram : np.ndarray [shape=(92, n_frames), dtype=float32]
+        MSMD's log-frequency spectrogram at 20 frames per second.
+    events : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
+        Note events with ``onset_sec``/``offset_sec`` in this performance's
+        seconds; ``notehead_id`` links each to a row of the piece's noteheads.
+    onset_frame : np.ndarray [shape=(n_events,), dtype=int64]
+        Spectrogram frame of each event's onset (``ceil(onset_sec * 20)``).
+    duration_sec : float
+        Length of the audio.
+    """
+
+    performance_id: str
+    plan: dict[str, Any]
+    spectrogram: np.ndarray
+    events: np.ndarray
+    onset_frame: np.ndarray
+    duration_sec: float
+
+
+@dataclass(frozen=True)
+class PieceRecord:
+    """Everything a trainer needs of one piece.
+
+    Attributes
+    ----------
+    piece_id : str
+        Corpus id of the piece.
+    metadata : dict
+        Title, composer, opus, licence, source file and the like (JSON-friendly).
+    page_keys : np.ndarray [shape=(n_pages, 2), dtype=int16]
+        ``(book, page)`` of each entry of ``pages``, in reading order.
+    pages : list of np.ndarray [dtype=uint8]
+        Grayscale page images (height x width, 255 = white).
+    systems : np.ndarray [dtype=msmd_builder.score.SYSTEM_DTYPE]
+        Staff systems with their boxes in points and page pixels.
+    noteheads : np.ndarray [dtype=msmd_builder.score.NOTEHEAD_DTYPE]
+        Every notehead; ``notehead_id`` equals the row index.
+    performed : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
+        Performed note events at the score's own tempo, in playing order.
+    performances : list of PerformanceRecord
+        The synthesized performances kept for this piece's split role.
+    """
+
+    piece_id: str
+    metadata: dict[str, Any]
+    page_keys: np.ndarray
+    pages: list[np.ndarray]
+    systems: np.ndarray
+    noteheads: np.ndarray
+    performed: np.ndarray
+    performances: list[PerformanceRecord] = field(default_factory=list)
+
+    def page_index(self, book: int, page: int) -> int:
+        """Return the position in :attr:`pages` of page ``page`` of PDF ``book``."""
+        hits = np.flatnonzero((self.page_keys[:, 0] == book) & (self.page_keys[:, 1] == page))
+        if hits.size != 1:
+            raise KeyError(f"{self.piece_id}: no page ({book}, {page})")
+        return int(hits[0])
