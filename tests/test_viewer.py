@@ -1,0 +1,239 @@
+"""The HTML piece viewer, loaded in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from msmd_builder.cli import main
+from msmd_builder.errors import ConfigError, ToolNotFoundError
+from msmd_builder.perform import load_performance, perform_piece, plan_performances
+from msmd_builder.soundfonts import find_soundfont, load_soundfonts, locate
+from msmd_builder.viewer import pitch_name, spectrogram_png, write_piece_html
+from tests.chromium import Chromium, chromium_or_skip
+from tests.conftest import EXAMPLES_ROOT
+
+PIECE = "ExampleA__O3__ornament-rondino"  # one page, 94 noteheads, 19 s: quick to synthesize
+
+
+@pytest.fixture(scope="module")
+def piece_work(tmp_path_factory):
+    """A work dir with PIECE built to alignment and two performances (one with kept audio)."""
+    work = tmp_path_factory.mktemp("viewer-work")
+    runner = CliRunner()
+    scan = runner.invoke(main, ["corpus", "scan", str(EXAMPLES_ROOT), "--work-dir", str(work)])
+    assert scan.exit_code == 0, scan.output
+    render = runner.invoke(
+        main, ["corpus", "render", "--work-dir", str(work), "--piece", PIECE, "--workers", "1"]
+    )
+    assert render.exit_code == 0, render.output
+
+    specs = load_soundfonts()
+    plans = plan_performances(
+        PIECE, role="train", soundfonts=specs, seed=0, recipe={"train": {"n_performances": 2}}
+    )
+    try:
+        for plan in plans:
+            locate(find_soundfont(specs, plan.soundfont))
+        from msmd_builder.perform import fluidsynth_version
+
+        fluidsynth_version()
+    except ToolNotFoundError as exc:
+        pytest.skip(f"cannot synthesize performances: {exc}")
+    piece_dir = work / "pieces" / PIECE
+    with np.load(piece_dir / "align" / "alignment.npz") as data:
+        performed = data["performed"]
+    out = piece_dir / "perform"
+    results = perform_piece(plans[:1], performed, out_dir=out, soundfonts=specs, keep_audio=True)
+    results += perform_piece(plans[1:], performed, out_dir=out, soundfonts=specs, verify=False)
+    document = {
+        "piece_id": PIECE,
+        "seed": 0,
+        "recipe": {},
+        "roles": {"train": [p.performance_id for p in plans], "valid": [], "test": []},
+        "performances": [
+            {
+                "performance_id": r.performance_id,
+                "file": r.path.name,
+                "audio": r.audio_path.name if r.audio_path else None,
+                "plan": p.to_dict(),
+                "duration_sec": r.duration_sec,
+                "n_frames": r.n_frames,
+                "onset_fraction": r.onset_fraction,
+            }
+            for p, r in zip(plans, results, strict=True)
+        ],
+    }
+    (out / "perform.json").write_text(json.dumps(document), encoding="utf-8")
+    return work, plans, specs
+
+
+def _visible_noteheads(work) -> np.ndarray:
+    with np.load(work / "pieces" / PIECE / "score" / "geometry.npz") as data:
+        heads = data["noteheads"]
+    return heads[heads["visible"] & (heads["page"] >= 0)]
+
+
+def _sounding(events: np.ndarray, t: float) -> set[int]:
+    now = events[(events["onset_sec"] <= t) & (t < events["offset_sec"])]
+    return {int(i) for i in now["notehead_id"] if i >= 0}
+
+
+_METADATA = """new Promise(function (done) {
+  const a = document.getElementById("audio");
+  if (a.readyState >= 1) { done(a.duration); return; }
+  a.addEventListener("loadedmetadata", function () { done(a.duration); });
+  a.addEventListener("error", function () { done(-1); });
+})"""
+
+_SEEK = """new Promise(function (done) {
+  const a = document.getElementById("audio");
+  a.addEventListener("seeked", function () { done(window.msmdViewer.lit()); }, { once: true });
+  a.currentTime = SEEK_TO;
+})"""
+
+
+def test_pitch_names():
+    assert [pitch_name(p) for p in (21, 60, 61, 70, 108)] == ["A0", "C4", "C♯4", "B♭4", "C8"]
+
+
+def test_spectrogram_png_puts_low_bins_at_the_bottom():
+    import io
+
+    from PIL import Image
+
+    values = np.zeros((92, 30), dtype=np.float32)
+    values[0, :] = 1.0  # energy in the lowest bin only
+    image = np.asarray(Image.open(io.BytesIO(spectrogram_png(values))))
+    assert image.shape == (92, 30, 3)
+    assert image[-1].mean() > 200 and image[0].mean() < 20
+    assert spectrogram_png(values) == spectrogram_png(values.copy())
+
+
+def test_viewer_page_in_chromium(piece_work, tmp_path):
+    chromium_or_skip()
+    work, plans, _ = piece_work
+    page = write_piece_html(work, PIECE, tmp_path / "view")
+    assert page == tmp_path / "view" / f"{PIECE}.html"
+    heads = _visible_noteheads(work)
+    stats = json.loads((work / "pieces" / PIECE / "align" / "align.json").read_text())["stats"]
+    assert heads.size == stats["visible_noteheads"] > 0
+    perfs = [
+        load_performance(work / "pieces" / PIECE / "perform" / f"{p.performance_id}.npz")
+        for p in plans
+    ]
+
+    with Chromium(width=1280, height=800) as browser:
+        browser.open(page)
+        assert browser.evaluate("document.querySelectorAll('rect.nh').length") == heads.size
+        assert browser.evaluate("document.querySelectorAll('svg.page').length") == 1
+        assert browser.evaluate("document.querySelectorAll('#perf option').length") == len(plans)
+        src = browser.evaluate("document.getElementById('audio').getAttribute('src')")
+        assert src == f"{PIECE}-audio/{plans[0].performance_id}.flac"
+        duration = browser.evaluate(_METADATA, await_promise=True)
+        assert duration == pytest.approx(perfs[0]["duration_sec"], abs=0.05)
+        spec = browser.evaluate(
+            "[document.getElementById('spec-img').naturalWidth, "
+            "document.getElementById('spec-img').naturalHeight]"
+        )
+        assert spec == [perfs[0]["spectrogram"].shape[1], 92]
+
+        # The cursor lights exactly the noteheads sounding at the playing time.
+        events = perfs[0]["events"]
+        t = float(events["onset_sec"][len(events) // 2]) + 0.01
+        lit = set(browser.evaluate(_SEEK.replace("SEEK_TO", repr(t)), await_promise=True))
+        assert lit == _sounding(events, t) and lit
+
+        # Another performance: other audio, other times.
+        browser.evaluate(
+            "const s = document.getElementById('perf'); s.value = '1';"
+            "s.dispatchEvent(new Event('change'));"
+        )
+        assert browser.evaluate(_METADATA, await_promise=True) == pytest.approx(
+            perfs[1]["duration_sec"], abs=0.05
+        )
+        events = perfs[1]["events"]
+        t = float(events["onset_sec"][len(events) // 3]) + 0.01
+        lit = set(browser.evaluate(_SEEK.replace("SEEK_TO", repr(t)), await_promise=True))
+        assert lit == _sounding(events, t) and lit
+
+        # Hovering a notehead tells what it is.
+        head = heads[heads["pitch"] == heads["pitch"].max()][0]
+        k = int(np.flatnonzero(heads["notehead_id"] == head["notehead_id"])[0])
+        box = browser.evaluate(
+            "(function () { const el = document.querySelector('rect.nh[data-i=\"K\"]');"
+            "el.scrollIntoView({block: 'center'}); const q = el.getBoundingClientRect();"
+            "return [q.x + q.width / 2, q.y + q.height / 2]; })()".replace("K", str(k))
+        )
+        browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=box[0], y=box[1])
+        tip = browser.evaluate("document.getElementById('tip').innerText")
+        assert pitch_name(int(head["pitch"])) in tip and f"MIDI {int(head['pitch'])}" in tip
+        assert f"source line {int(head['source_line'])}" in tip
+        first = perfs[1]["events"][perfs[1]["events"]["notehead_id"] == head["notehead_id"]]
+        assert f"{first['onset_sec'].min():.2f} s" in tip
+
+        assert browser.errors == []
+        shot = browser.screenshot(tmp_path / "viewer.png")
+    print(f"viewer screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_audio_is_copied_or_synthesized_exactly(piece_work, tmp_path):
+    import soundfile
+
+    work, plans, specs = piece_work
+    perform_dir = work / "pieces" / PIECE / "perform"
+    out = tmp_path / "view"
+    write_piece_html(work, PIECE, out)
+    audio_dir = out / f"{PIECE}-audio"
+    manifest = json.loads((audio_dir / "audio.json").read_text())
+    kept, resynthesized = (audio_dir / f"{p.performance_id}.flac" for p in plans)
+    assert manifest[plans[0].performance_id]["source"] == "copied"
+    assert manifest[plans[1].performance_id]["source"] == "synthesized"
+    assert kept.read_bytes() == (perform_dir / kept.name).read_bytes()
+    # What the perform stage would have written with keep_audio, sample for sample.
+    with np.load(work / "pieces" / PIECE / "align" / "alignment.npz") as data:
+        performed = data["performed"]
+    reference = perform_piece(
+        plans[1:],
+        performed,
+        out_dir=tmp_path / "reference",
+        soundfonts=specs,
+        keep_audio=True,
+        verify=False,
+    )[0].audio_path
+    ours, _ = soundfile.read(str(resynthesized), dtype="int16")
+    theirs, _ = soundfile.read(str(reference), dtype="int16")
+    np.testing.assert_array_equal(ours, theirs)
+
+    # A second run reuses the audio; a subset shows only the performances asked for.
+    mtimes = [kept.stat().st_mtime_ns, resynthesized.stat().st_mtime_ns]
+    page = write_piece_html(work, PIECE, out, performance_ids=[plans[1].performance_id])
+    assert [kept.stat().st_mtime_ns, resynthesized.stat().st_mtime_ns] == mtimes
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<option value=") == 1 and plans[1].performance_id in text
+    with pytest.raises(ConfigError, match="no performance"):
+        write_piece_html(work, PIECE, out, performance_ids=["nope"])
+
+
+def test_piece_without_performances(piece_work, tmp_path):
+    chromium_or_skip()
+    work, _, _ = piece_work
+    bare = tmp_path / "work"
+    for part in ("score", "align"):
+        shutil.copytree(work / "pieces" / PIECE / part, bare / "pieces" / PIECE / part)
+    with pytest.raises(ConfigError, match="build"):
+        write_piece_html(bare, "Nobody__X__y", tmp_path / "view")
+    page = write_piece_html(bare, PIECE, tmp_path / "view")
+    assert not (tmp_path / "view" / f"{PIECE}-audio").exists()
+    with Chromium() as browser:
+        browser.open(page)
+        count = browser.evaluate("document.querySelectorAll('rect.nh').length")
+        assert count == _visible_noteheads(work).size
+        assert browser.evaluate("document.getElementById('audio') !== null")
+        assert "no performance" in browser.evaluate("document.getElementById('note').innerText")
+        assert browser.errors == []
