@@ -15,14 +15,19 @@ PYTEST_ARGS ?=
 
 APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
 	musescore-general-soundfont fluidr3mono-gm-soundfont
+# Only the tests need these: headless Chromium loads the HTML viewer and report.
+TEST_APT_PACKAGES := chromium
+DATASET_ARGS ?=
 
 .PHONY: setup system-packages dataset render-corpus test lint clean bench
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
 # System packages (FluidSynth and the soundfonts). Installs only what is missing.
-$(STAMPS)/apt:
-	@missing=""; for p in $(APT_PACKAGES); do \
+$(STAMPS)/apt: PACKAGES = $(APT_PACKAGES)
+$(STAMPS)/apt-test: PACKAGES = $(TEST_APT_PACKAGES)
+$(STAMPS)/apt $(STAMPS)/apt-test:
+	@missing=""; for p in $(PACKAGES); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
@@ -43,10 +48,10 @@ $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS) && touch $@
 
 dataset: setup
-	$(BIN)/msmd-build corpus scan $(MUTOPIA_ROOT) --work-dir $(WORK_DIR)
-	$(BIN)/msmd-build corpus render --work-dir $(WORK_DIR) --workers $(WORKERS)
+	$(BIN)/msmd-build dataset $(MUTOPIA_ROOT) --work-dir $(WORK_DIR) --out $(OUT_DIR) \
+		--workers $(WORKERS) $(DATASET_ARGS)
 
-test: setup
+test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -64,7 +64,7 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="msmd-build")
 def main() -> None:
-    r"""Build the MSMD audio–sheet-music dataset from LilyPond sources.
+    """Build the MSMD audio–sheet-music dataset from LilyPond sources.
 
     \b
     Typical use:
@@ -124,10 +124,13 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 @FORCE_OPTION
 @click.option(
     "--until",
-    type=click.Choice(["normalize", "render", "score", "align"]),
+    type=click.Choice(["normalize", "render", "score", "align", "perform"]),
     default="align",
     show_default=True,
-    help="Last stage to run.",
+    help="Last stage to run (perform: synthesize performances and spectrograms too).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the performance plans."
 )
 def corpus_render(
     work_dir: Path,
@@ -138,6 +141,7 @@ def corpus_render(
     timeout_sec: float,
     force: bool,
     until: str,
+    seed: int,
 ) -> None:
     """Normalize, render, lay out and align the indexed pieces.
 
@@ -158,6 +162,7 @@ def corpus_render(
         render_timeout_sec=timeout_sec,
         force=force,
         until=until,
+        seed=seed,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)
@@ -229,8 +234,9 @@ def _select(entries, piece_ids, limit, all_pieces):  # noqa: ANN001, ANN202 - CL
     return chosen[:limit] if limit else chosen
 
 
-def _run_with_progress(entries, settings, workers):  # noqa: ANN001, ANN202 - CLI glue
-    from msmd_builder.pipeline import run_pieces
+def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=None):  # noqa: ANN001, ANN202 - CLI glue
+    """Run the pieces (or a whole dataset build) under a rich progress bar."""
+    from msmd_builder.pipeline import build_dataset, run_pieces
 
     counts: Counter[str] = Counter()
     columns = (
@@ -248,7 +254,279 @@ def _run_with_progress(entries, settings, workers):  # noqa: ANN001, ANN202 - CL
             counts["failed" if outcome.status == "failed" else "ok"] += 1
             progress.update(task, advance=1, ok=counts["ok"], failed=counts["failed"])
 
-        return run_pieces(entries, settings, workers=workers, on_done=on_done)
+        def on_phase(name: str) -> None:
+            progress.update(task, description=name)
+
+        if dataset is None:
+            return run_pieces(
+                entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done
+            )
+        return build_dataset(
+            entries,
+            settings,
+            dataset,
+            workers=workers,
+            dask_scheduler=dask_scheduler,
+            on_done=on_done,
+            on_phase=on_phase,
+        )
+
+
+@main.command("dataset")
+@click.argument(
+    "mutopia_root",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@WORK_DIR_OPTION
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dataset"),
+    show_default=True,
+    help="Output folder: shards per split, split files, report.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Local worker processes (one piece at a time each).",
+)
+@click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    help="Run the per-piece tasks on this Dask distributed scheduler (tcp://host:8786) "
+    "instead of local processes; WORK_DIR and the corpus must be on a shared filesystem.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of plans and splits.")
+@click.option(
+    "--splits",
+    "recipes",
+    default="all,bach-only,bach-out",
+    show_default=True,
+    help="Split recipes to draw from the built pieces, comma-separated "
+    "(all, bach-only, bach-out); empty for none.",
+)
+@click.option(
+    "--leave-out",
+    multiple=True,
+    metavar="COMPOSER",
+    help="Also a split that holds this composer out for test (e.g. MozartWA); repeatable.",
+)
+@click.option(
+    "--split-file",
+    "split_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also import this piece list (MSMD's YAML layout); repeatable.",
+)
+@click.option(
+    "--performance-recipe",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML performance recipe (see docs/performances.md); default MSMD's.",
+)
+@click.option(
+    "--humanize", is_flag=True, help="Use the humanized recipe (tempo curves, dynamics, pedal)."
+)
+@click.option("--keep-audio", is_flag=True, help="Also keep every performance as FLAC.")
+@click.option(
+    "--verify-onsets",
+    type=click.Choice(["all", "reference", "none"]),
+    default="reference",
+    show_default=True,
+    help="Which performances get the independent audio onset check.",
+)
+@click.option(
+    "--max-shard-mb",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Largest shard file, MiB.",
+)
+@click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
+@TIMEOUT_OPTION
+@FORCE_OPTION
+def dataset_command(
+    mutopia_root: Path | None,
+    work_dir: Path,
+    out: Path,
+    workers: int,
+    dask_scheduler: str | None,
+    seed: int,
+    recipes: str,
+    leave_out: tuple[str, ...],
+    split_files: tuple[Path, ...],
+    performance_recipe: Path | None,
+    humanize: bool,
+    keep_audio: bool,
+    verify_onsets: str,
+    max_shard_mb: int,
+    piece_ids: tuple[str, ...],
+    limit: int | None,
+    timeout_sec: float,
+    force: bool,
+) -> None:
+    """Build the dataset: every stage of every solo keyboard piece, then splits and shards.
+
+    \b
+    1. scan MUTOPIA_ROOT (when given, or when WORK_DIR has no index yet)
+    2. per piece: normalize, render (LilyPond), score geometry, alignment,
+       performances (FluidSynth) and spectrograms, cached under WORK_DIR
+    3. splits drawn from the built pieces with --seed (and imported lists)
+    4. HDF5 shards OUT/<split>/<part>-NNNNN.h5 with a manifest per split
+    5. report OUT/report.{md,json}: outcome of every piece, seconds per
+       stage, MSMD's Table 1 figures for every split
+
+    A rerun with nothing changed only checks the caches; a killed build
+    resumes where it stopped.
+    """
+    import yaml
+
+    from msmd_builder.corpus import scan_corpus, write_index
+    from msmd_builder.perform import HUMANIZED_RECIPE
+    from msmd_builder.pipeline import BuildSettings, DatasetOptions, WorkDir
+
+    wd = WorkDir(work_dir)
+    if mutopia_root is not None:
+        recorded = wd.mutopia_root() if wd.corpus_record.exists() else None
+        if recorded != mutopia_root.resolve() or not wd.index.exists():
+            write_index(scan_corpus(mutopia_root), wd.index)
+            atomic_write_json(wd.corpus_record, {"mutopia_root": str(mutopia_root.resolve())})
+    entries = _select(wd.entries(), piece_ids, limit, False)
+    recipe = None
+    if performance_recipe is not None:
+        recipe = yaml.safe_load(performance_recipe.read_text(encoding="utf-8"))
+    elif humanize:
+        recipe = HUMANIZED_RECIPE.to_dict()
+    settings = BuildSettings(
+        work_dir=str(work_dir.resolve()),
+        mutopia_root=str(wd.mutopia_root()),
+        render_timeout_sec=timeout_sec,
+        force=force,
+        until="perform",
+        seed=seed,
+        recipe=recipe,
+        keep_audio=keep_audio,
+        verify_onsets=verify_onsets,
+    )
+    options = DatasetOptions(
+        out_dir=str(out.resolve()),
+        recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
+        leave_out=leave_out,
+        split_files=tuple(str(p.resolve()) for p in split_files),
+        max_shard_bytes=max_shard_mb << 20,
+    )
+    result = _run_with_progress(entries, settings, workers, dask_scheduler, options)
+    counts = Counter(o.status for o in result.outcomes)
+    click.echo(
+        f"{len(result.outcomes)} pieces in {result.wall_seconds:.1f} s: {counts.get('ok', 0)} ok, "
+        f"{counts.get('degraded', 0)} degraded, {counts.get('failed', 0)} failed"
+    )
+    for name, split in result.splits.items():
+        sizes = ", ".join(f"{part} {n}" for part, n in split.counts().items() if n)
+        click.echo(f"split {name}: {sizes} -> {out / name}")
+    for name, reason in result.skipped_splits.items():
+        click.echo(f"split {name} skipped: {reason}")
+    for imported in result.imports.values():
+        click.echo(imported.summary().splitlines()[0])
+    click.echo(f"report: {result.report_markdown}")
+
+
+@main.group()
+def splits() -> None:
+    """Make or import train/valid/test splits; never re-renders anything."""
+
+
+REPORT_OPTION = click.option(
+    "--report",
+    "report_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A build report (report.json): only pieces that built are used, failures are named.",
+)
+
+
+@splits.command("make")
+@WORK_DIR_OPTION
+@click.option(
+    "--recipe",
+    type=click.Choice(["all", "bach-only", "bach-out", "leave-out"]),
+    help="MSMD's recipe to draw [default: all, or leave-out with --leave-out].",
+)
+@click.option("--leave-out", metavar="COMPOSER", help="Composer held out for test (e.g. MozartWA).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw.")
+@click.option("--subsets", is_flag=True, help="Also write 10/25/50/75 %% training subsets.")
+@REPORT_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="YAML file to write (subsets go beside it).",
+)
+def splits_make(
+    work_dir: Path,
+    recipe: str | None,
+    leave_out: str | None,
+    seed: int,
+    subsets: bool,
+    report_path: Path | None,
+    out: Path,
+) -> None:
+    """Draw a split of the indexed keyboard pieces (or of those a build report lists as built)."""
+    from msmd_builder.pipeline import WorkDir, load_report
+    from msmd_builder.splits import build_facts, make_split_files
+
+    pieces = [e for e in WorkDir(work_dir).entries() if e.is_keyboard]
+    if report_path is not None:
+        available = build_facts(load_report(report_path)).available_ids
+        pieces = [e for e in pieces if e.piece_id in available]
+    recipe = recipe or ("leave-out" if leave_out else "all")
+    written = make_split_files(
+        pieces,
+        recipe,
+        seed=seed,
+        out=out,
+        leave_out=leave_out,
+        with_subsets=subsets,
+        source=str(report_path.name if report_path else "index.csv"),
+    )
+    for path in written:
+        click.echo(str(path))
+
+
+@splits.command("import")
+@click.argument("split_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@WORK_DIR_OPTION
+@REPORT_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the split restricted to the available pieces here.",
+)
+def splits_import(
+    split_file: Path, work_dir: Path, report_path: Path | None, out: Path | None
+) -> None:
+    """Resolve an existing piece list (e.g. MSMD's tismir2018_all_split.yaml) against the corpus.
+
+    Prints how many listed pieces are available and names every missing one
+    with its reason: not in the corpus, not a keyboard piece, failed in the
+    build (with its error class) or not built.
+    """
+    from msmd_builder.pipeline import WorkDir, load_report
+    from msmd_builder.splits import build_facts, import_split, write_split
+
+    index = WorkDir(work_dir).entries()
+    if report_path is not None:
+        facts = build_facts(load_report(report_path))
+        available, failed = facts.available_ids, facts.failed
+    else:
+        available, failed = {e.piece_id for e in index if e.is_keyboard}, None
+    result = import_split(split_file, available_ids=available, index=index, failed=failed)
+    click.echo(result.summary())
+    if out is not None:
+        write_split(result.split, out)
+        click.echo(f"written: {out}")
 
 
 @main.group()
@@ -281,12 +559,33 @@ def soundfonts_check(no_checksum: bool) -> None:
     help="Output folder [default: WORK_DIR/pieces/PIECE_ID/view].",
 )
 @click.option("--labels", is_flag=True, help="Write each notehead's onset time (s) beside it.")
-def view_command(piece_id: str, work_dir: Path, out: Path | None, labels: bool) -> None:
-    """Draw page overlays of a built piece: systems, and noteheads coloured by alignment.
+@click.option(
+    "--html",
+    is_flag=True,
+    help="Write an interactive HTML page instead: hover noteheads, play performances with a "
+    "following cursor, spectrogram with onsets.",
+)
+@click.option(
+    "--performance",
+    "performance_ids",
+    multiple=True,
+    help="With --html: only these performances (repeatable) [default: all].",
+)
+def view_command(
+    piece_id: str,
+    work_dir: Path,
+    out: Path | None,
+    labels: bool,
+    html: bool,
+    performance_ids: tuple[str, ...],
+) -> None:
+    """Look at a built piece: page overlays (PNG) or an interactive page (--html).
 
-    Green: aligned to a performed note.  Blue: tie continuation (sounds through
-    the previous note).  Red: hidden or not aligned.  Builds the piece first
-    if needed.
+    PNG overlays: systems, and noteheads coloured by alignment. Green: aligned
+    to a performed note.  Blue: tie continuation (sounds through the previous
+    note).  Red: hidden or not aligned.  The HTML page (works from file://, no
+    server) adds the performances' audio, a cursor over the sounding noteheads
+    and the spectrogram.  Builds the piece first if needed.
     """
     from msmd_builder.align import AlignResult
     from msmd_builder.cache import read_json
@@ -297,18 +596,32 @@ def view_command(piece_id: str, work_dir: Path, out: Path | None, labels: bool) 
 
     wd = WorkDir(work_dir)
     piece_dir = work_dir / "pieces" / piece_id
-    if not (piece_dir / "align" / "align.json").exists():
+    needed = piece_dir / ("perform/perform.json" if html else "align/align.json")
+    if not needed.exists():
         entry = find_piece(wd.entries(), piece_id)
         if entry is None:
             raise click.BadParameter(f"{piece_id!r} is not in {wd.index}", param_hint="PIECE_ID")
         settings = BuildSettings(
-            work_dir=str(work_dir.resolve()), mutopia_root=str(wd.mutopia_root())
+            work_dir=str(work_dir.resolve()),
+            mutopia_root=str(wd.mutopia_root()),
+            until="perform" if html else "align",
         )
         outcome = process_piece(entry, settings)
         if outcome.status == "failed":
             raise click.ClickException(
                 f"{piece_id} failed at {outcome.stage}: {outcome.error_class}: {outcome.message}"
             )
+    if html:
+        from msmd_builder.viewer import write_piece_html
+
+        page = write_piece_html(
+            work_dir,
+            piece_id,
+            out or piece_dir / "view",
+            performance_ids=list(performance_ids) or None,
+        )
+        click.echo(str(page))
+        return
     score = ScoreResult.read(piece_dir / "score" / "score.json")
     aligned = AlignResult(**read_json(piece_dir / "align" / "align.json"))
     noteheads, systems = score.load()
@@ -323,3 +636,40 @@ def view_command(piece_id: str, work_dir: Path, out: Path | None, labels: bool) 
     )
     for path in paths:
         click.echo(str(path))
+
+
+@main.command("report")
+@click.argument(
+    "report_json",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: the report's folder].",
+)
+def report_command(report_json: Path | None, out: Path | None) -> None:
+    """Turn a build report (JSON) into an HTML page with plots.
+
+    REPORT_JSON defaults to dataset/report.json, else work/reports/render.json.
+    The page shows pieces per composer, pages and noteheads per piece,
+    failure classes, tempo and duration distributions, seconds per stage,
+    MSMD's Table 1 beside ours, and every failed piece with its reason.
+    """
+    from msmd_builder.report import write_report_html
+
+    if report_json is None:
+        candidates = [Path("dataset") / "report.json", Path("work") / "reports" / "render.json"]
+        report_json = next((c for c in candidates if c.exists()), None)
+        if report_json is None:
+            raise click.UsageError(
+                "no REPORT_JSON given and none of dataset/report.json, "
+                "work/reports/render.json exists"
+            )
+    page = write_report_html(report_json, out or report_json.parent)
+    click.echo(str(page))
+
+
+if __name__ == "__main__":
+    main()

@@ -14,26 +14,30 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import time
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from msmd_builder.align import align_piece
 from msmd_builder.cache import atomic_write_json, atomic_write_text, read_json
 from msmd_builder.corpus import PieceEntry, read_index
 from msmd_builder.errors import ConfigError, PieceError
 from msmd_builder.normalize import normalize_piece
+from msmd_builder.perform import MSMD_RECIPE, VERIFY_CHOICES, perform_stage
 from msmd_builder.render import DEFAULT_TIMEOUT_SEC, render_piece
 from msmd_builder.score import build_score
 from msmd_builder.tools import lilypond_version
 
 #: The per-piece stages, in order.
-STAGES = ("normalize", "render", "score", "align")
+STAGES = ("normalize", "render", "score", "align", "perform")
 
 __all__ = [
     "STAGES",
@@ -96,10 +100,19 @@ class BuildSettings:
     force: bool = False
     until: str = "align"
     page_width_px: int = 835
+    seed: int = 0
+    recipe: dict[str, Any] | None = None
+    keep_audio: bool = False
+    verify_onsets: str = "reference"
 
     def __post_init__(self) -> None:
         if self.until not in STAGES:
             raise ConfigError(f"unknown stage {self.until!r}; choose one of {', '.join(STAGES)}")
+        if self.verify_onsets not in VERIFY_CHOICES:
+            raise ConfigError(
+                f"verify_onsets must be one of {', '.join(VERIFY_CHOICES)}, "
+                f"got {self.verify_onsets!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,8 +159,10 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
         return STAGES.index(name) >= last
 
     def outcome(status: str) -> PieceOutcome:
+        details["worker_max_rss_mb"] = _max_rss_mb()
         return PieceOutcome(entry.piece_id, status, stage, seconds=seconds, details=details)
 
+    details.update(composer=entry.composer_dir, title=entry.title)
     try:
         normalized = normalize_piece(
             entry.piece_id,
@@ -195,6 +210,21 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
         stage, started = "align", time.perf_counter()
         aligned = align_piece(rendered, score, work_dir=settings.work_dir, force=settings.force)
         details["alignment"] = aligned.stats
+        if finished(stage):
+            return outcome(rendered.status)
+
+        stage, started = "perform", time.perf_counter()
+        performed = perform_stage(
+            entry.piece_id,
+            aligned.load(),
+            work_dir=settings.work_dir,
+            seed=settings.seed,
+            recipe=settings.recipe if settings.recipe is not None else MSMD_RECIPE,
+            keep_audio=settings.keep_audio,
+            verify=settings.verify_onsets,
+        )
+        details["performances"] = performed.summary()
+        details["perform_seconds"] = {k: round(v, 4) for k, v in performed.seconds.items()}
         finished(stage)
         return outcome(rendered.status)
     except PieceError as exc:
@@ -222,23 +252,36 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
         )
 
 
+def _max_rss_mb() -> float:
+    """Peak resident memory of this worker process and of its finished children, MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+
+
 def run_pieces(
     entries: Sequence[PieceEntry],
     settings: BuildSettings,
     *,
     workers: int = 1,
+    dask_scheduler: str | None = None,
     on_done: Callable[[PieceOutcome], None] | None = None,
 ) -> list[PieceOutcome]:
-    """Process pieces with ``workers`` local processes; results in input order.
+    """Process pieces in parallel; results in input order.
 
     Parameters
     ----------
     entries : sequence of PieceEntry
         The pieces.
     settings : BuildSettings
-        Shared settings.
+        Shared settings.  With a Dask cluster, ``work_dir`` and
+        ``mutopia_root`` must be paths every worker sees (a shared filesystem).
     workers : int
-        Number of worker processes; 1 runs in this process.
+        Number of local worker processes; 1 runs in this process.  Ignored
+        with ``dask_scheduler``.
+    dask_scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); each
+        piece becomes one task on its workers.
     on_done : callable, optional
         Called with each outcome as it completes (for progress display).
     """
@@ -246,12 +289,17 @@ def run_pieces(
         raise ConfigError(f"workers must be >= 1, got {workers}")
     lilypond_version()  # fail early, once, if LilyPond is missing
     outcomes: dict[str, PieceOutcome] = {}
-    if workers == 1:
+
+    def record(outcome: PieceOutcome) -> None:
+        outcomes[outcome.piece_id] = outcome
+        if on_done:
+            on_done(outcome)
+
+    if dask_scheduler is not None:
+        _run_on_dask(entries, settings, dask_scheduler, record)
+    elif workers == 1:
         for entry in entries:
-            outcome = process_piece(entry, settings)
-            outcomes[entry.piece_id] = outcome
-            if on_done:
-                on_done(outcome)
+            record(process_piece(entry, settings))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending: set[Future[PieceOutcome]] = set()
@@ -262,13 +310,51 @@ def run_pieces(
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    outcome = future.result()
-                    outcomes[outcome.piece_id] = outcome
-                    if on_done:
-                        on_done(outcome)
+                    record(future.result())
                 for entry in _take(queue, len(done)):
                     pending.add(pool.submit(process_piece, entry, settings))
     return [outcomes[entry.piece_id] for entry in entries]
+
+
+def _run_on_dask(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    address: str,
+    record: Callable[[PieceOutcome], None],
+) -> None:
+    """Run :func:`process_piece` for every entry as tasks of a Dask cluster.
+
+    Tasks are impure (``pure=False``): a rerun must look at the files again,
+    not reuse a result the scheduler remembers.  A worker lost mid-task makes
+    Dask retry the piece elsewhere; stages are idempotent, so that is safe.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - distributed is a dependency
+        raise ConfigError("--dask-scheduler needs the `distributed` package") from exc
+    run = uuid.uuid4().hex[:8]  # two builds on one cluster must not share task keys
+    with Client(address, timeout="30s") as client:
+        futures = [
+            client.submit(
+                process_piece, entry, settings, pure=False, key=f"piece-{entry.piece_id}-{run}"
+            )
+            for entry in entries
+        ]
+        by_key = {f.key: entry for f, entry in zip(futures, entries, strict=True)}
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost task must not stop the build
+                entry = by_key[future.key]
+                outcome = PieceOutcome(
+                    entry.piece_id,
+                    "failed",
+                    "dask",
+                    error_class="internal",
+                    message=f"task failed on the cluster: {type(exc).__name__}: {exc}",
+                )
+            record(outcome)
+            future.release()
 
 
 def _take(iterator: Iterable[PieceEntry], n: int) -> list[PieceEntry]:
@@ -287,8 +373,13 @@ def write_report(
     name: str,
     wall_seconds: float,
     workers: int,
+    extra_summary: dict[str, Any] | None = None,
+    title: str | None = None,
 ) -> tuple[Path, Path]:
     """Write a build report as JSON (all facts) and Markdown (for people).
+
+    ``extra_summary`` adds facts of later, whole-dataset steps (splits,
+    shards, their Table-1 statistics) to the summary.
 
     Returns
     -------
@@ -321,12 +412,15 @@ def write_report(
         "lilypond_version": lilypond_version(),
         "cpu_count": os.cpu_count(),
         "alignment_totals": _alignment_totals(outcomes),
+        "performance_totals": _performance_totals(outcomes),
     }
+    if extra_summary:
+        summary.update(extra_summary)
     document = {"summary": summary, "pieces": [asdict(o) for o in outcomes]}
     json_path = out / f"{name}.json"
     md_path = out / f"{name}.md"
     atomic_write_json(json_path, document)
-    atomic_write_text(md_path, _markdown(summary, outcomes, name))
+    atomic_write_text(md_path, _markdown(summary, outcomes, title or f"Build report: {name}"))
     return json_path, md_path
 
 
@@ -341,14 +435,46 @@ def _alignment_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, int]:
     return dict(totals)
 
 
-def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], name: str) -> str:
+def _performance_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
+    """Sum the performances of the pieces that reached the perform stage."""
+    rows = [
+        row
+        for o in outcomes
+        if o.status != "failed"
+        for row in o.details.get("performances", [])  # type: ignore[union-attr]
+    ]
+    if not rows:
+        return {}
+    seconds: Counter[str] = Counter()
+    for o in outcomes:
+        seconds.update(o.details.get("perform_seconds", {}))  # type: ignore[arg-type]
+    checked = [r["onset_fraction"] for r in rows if r.get("onset_fraction") is not None]
+    by_font: Counter[str] = Counter()
+    for r in rows:
+        by_font[r["soundfont"]] += r["duration_sec"]
+    return {
+        "pieces": sum(
+            1 for o in outcomes if o.status != "failed" and o.details.get("performances")
+        ),
+        "performances": len(rows),
+        "audio_hours": round(sum(r["duration_sec"] for r in rows) / 3600, 3),
+        "audio_hours_per_soundfont": {k: round(v / 3600, 3) for k, v in sorted(by_font.items())},
+        "seconds": {k: round(v, 2) for k, v in sorted(seconds.items())},
+        "onset_checks": len(checked),
+        "onset_fraction_min": min(checked) if checked else None,
+        "onset_fraction_median": statistics.median(checked) if checked else None,
+        "onset_checks_below_98": sum(1 for f in checked if f < 0.98),
+    }
+
+
+def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> str:
     n = summary["pieces"] or 1
     produced = summary["status_counts"].get("ok", 0) + summary["status_counts"].get("degraded", 0)
     rendered = sum(
         1 for o in outcomes if o.details.get("pdf_files") and o.details.get("midi_files")
     )
     lines = [
-        f"# Build report: {name}",
+        f"# {title}",
         "",
         f"- pieces: {summary['pieces']}",
         f"- produced PDF and MIDI: {rendered} ({100 * rendered / n:.1f} %)",
@@ -385,6 +511,34 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], name: str) -> str
             f"- MIDI notes accounted for: {100 * totals.get('matched_midi_notes', 0) / midi:.2f} %",
             f"- pitch mismatches: {totals.get('pitch_mismatches', 0)}",
         ]
+    perf = summary.get("performance_totals") or {}
+    if perf:
+        lines += [
+            "",
+            "## Performances",
+            "",
+            f"- {perf['performances']} performances of {perf['pieces']} pieces, "
+            f"{perf['audio_hours']} hours of audio",
+            "- seconds: " + ", ".join(f"{k} {v}" for k, v in perf["seconds"].items()),
+            f"- onset checks: {perf['onset_checks']}, median fraction within one frame "
+            f"{perf['onset_fraction_median']}, minimum {perf['onset_fraction_min']}, "
+            f"{perf['onset_checks_below_98']} below 0.98",
+        ]
+    msmd = summary.get("msmd_table1") or {}
+    columns = ("pieces", "pages", "noteheads", "events", "aligned_pairs")
+    for split, parts in (summary.get("table1") or {}).items():
+        reference = msmd.get(split, {})
+        lines += [
+            "",
+            f"## Split {split}" + (" (MSMD's Table 1 in parentheses)" if reference else ""),
+            "",
+            "| part | pieces | pages | noteheads | events | aligned pairs |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for part, row in parts.items():
+            ref = reference.get(part, {})
+            cells = [f"{row.get(c, 0):,}" + (f" ({ref[c]:,})" if c in ref else "") for c in columns]
+            lines.append(f"| {part} | " + " | ".join(cells) + " |")
     lines += ["", "## Failure classes", "", "| class | pieces |", "| --- | ---: |"]
     for cls, count in sorted(summary["failure_classes"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {cls} | {count} |")
@@ -401,3 +555,215 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], name: str) -> str
 def load_report(path: str | Path) -> dict:
     """Read a JSON report written by :func:`write_report`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------
+# The whole dataset: pieces, then splits, then shards, then the report
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """What a dataset build writes besides the per-piece outputs.
+
+    Attributes
+    ----------
+    out_dir : str
+        Folder of the shards (``<out_dir>/<split>/<part>-NNNNN.h5``), the
+        split files (``<out_dir>/splits/<split>.yaml``) and the report.
+    recipes : tuple of str
+        Split recipes to draw from the built pieces (``all``, ``bach-only``,
+        ``bach-out``); a recipe with no pieces to draw from is skipped and
+        reported.
+    leave_out : tuple of str
+        Composers (directory names such as ``MozartWA``) for extra
+        leave-one-composer-out splits.
+    split_files : tuple of str
+        Existing piece lists to import (MSMD's YAML layout).
+    max_shard_bytes : int
+        Upper bound of one shard file.
+    """
+
+    out_dir: str
+    recipes: tuple[str, ...] = ("all", "bach-only", "bach-out")
+    leave_out: tuple[str, ...] = ()
+    split_files: tuple[str, ...] = ()
+    max_shard_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """What :func:`build_dataset` did."""
+
+    outcomes: list[PieceOutcome]
+    splits: dict[str, Any]
+    imports: dict[str, Any]
+    manifests: dict[str, Any]
+    skipped_splits: dict[str, str]
+    report_json: Path
+    report_markdown: Path
+    wall_seconds: float
+
+
+def build_dataset(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    options: DatasetOptions,
+    *,
+    workers: int = 1,
+    dask_scheduler: str | None = None,
+    on_done: Callable[[PieceOutcome], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> DatasetResult:
+    """Build the dataset: every piece through every stage, then splits, shards and report.
+
+    Each step is cached (per-piece stages by content keys, shards by a key
+    of their inputs), so a rerun with nothing changed only checks, and a
+    killed build resumes.  Splits are drawn from the pieces that built, with
+    the build's seed, so two builds of the same corpus and seed agree.
+
+    Parameters
+    ----------
+    entries : sequence of PieceEntry
+        The pieces (normally the keyboard selection of the index).
+    settings : BuildSettings
+        Per-piece settings; ``until`` is taken as ``perform``.
+    options : DatasetOptions
+        Splits and shards.
+    workers, dask_scheduler, on_done
+        As in :func:`run_pieces`.
+    on_phase : callable, optional
+        Called with ``"splits"``, ``"shards <split>"`` and ``"report"`` as the
+        build reaches them (for progress display).
+    """
+    from dataclasses import replace
+
+    from msmd_builder.shards import write_shards
+    from msmd_builder.splits import (
+        MSMD_TABLE1,
+        PARTS,
+        import_split,
+        make_split,
+        split_statistics,
+        table1_document,
+        write_split,
+    )
+
+    started = time.perf_counter()
+    phase = on_phase or (lambda _name: None)
+    settings = replace(settings, until="perform")
+    out = Path(options.out_dir)
+    outcomes = run_pieces(
+        entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done
+    )
+    phase_seconds = {"pieces": time.perf_counter() - started}
+
+    phase("splits")
+    mark = time.perf_counter()
+    built_ids = {o.piece_id for o in outcomes if o.status != "failed"}
+    built = [e for e in entries if e.piece_id in built_ids]
+    failed = {o.piece_id: (o.error_class, o.message) for o in outcomes if o.status == "failed"}
+    splits: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    wanted = [(recipe, None) for recipe in options.recipes]
+    wanted += [("leave-out", composer) for composer in options.leave_out]
+    for recipe, composer in wanted:
+        label = recipe if composer is None else f"{composer}-out"
+        try:
+            split = make_split(built, recipe, seed=settings.seed, leave_out=composer)
+        except ConfigError as exc:
+            skipped[label] = str(exc)
+            continue
+        if not split.parts.get("train") or not split.parts.get("test"):
+            skipped[label] = "no pieces for its train or test part among the built pieces"
+            continue
+        splits[split.name] = split
+    imports: dict[str, Any] = {}
+    for path in options.split_files:
+        imported = import_split(path, available_ids=built_ids, index=entries, failed=failed)
+        name = Path(path).stem
+        imports[name] = imported
+        splits[name] = replace(imported.split, name=name)
+    for name, split in splits.items():
+        write_split(split, out / "splits" / f"{name}.yaml")
+    phase_seconds["splits"] = time.perf_counter() - mark
+
+    build_info = {
+        "msmd_builder": _package_version(),
+        "lilypond": lilypond_version(),
+        "seed": settings.seed,
+        "recipe": settings.recipe if settings.recipe is not None else MSMD_RECIPE.to_dict(),
+        "page_width_px": settings.page_width_px,
+    }
+    manifests: dict[str, Any] = {}
+    mark = time.perf_counter()
+    for name, split in splits.items():
+        phase(f"shards {name}")
+        parts = {part: list(split.parts.get(part, ())) for part in PARTS}
+        manifests[name] = write_shards(
+            name,
+            parts,
+            work_dir=settings.work_dir,
+            out_dir=out,
+            max_shard_bytes=options.max_shard_bytes,
+            build_info=build_info,
+        )
+    phase_seconds["shards"] = time.perf_counter() - mark
+
+    phase("report")
+    stats = {
+        o.piece_id: o.details["alignment"]
+        for o in outcomes
+        if o.status != "failed" and isinstance(o.details.get("alignment"), dict)
+    }
+    table1 = table1_document(
+        {name: split_statistics(split, stats) for name, split in splits.items()}
+    )
+    extra = {
+        "seed": settings.seed,
+        "splits": {name: split.counts() for name, split in splits.items()},
+        "skipped_splits": skipped,
+        "imports": {
+            name: {
+                "resolved": imp.resolved,
+                "listed": len(imp.listed.piece_ids()),
+                "missing": [m.describe() for m in imp.missing],
+            }
+            for name, imp in imports.items()
+        },
+        "table1": table1,
+        "msmd_table1": table1_document(MSMD_TABLE1),
+        "shards": {name: _manifest_summary(m) for name, m in manifests.items()},
+        "phase_seconds": {k: round(v, 2) for k, v in phase_seconds.items()},
+    }
+    wall = time.perf_counter() - started
+    json_path, md_path = write_report(
+        outcomes,
+        out_dir=out,
+        name="report",
+        wall_seconds=wall,
+        workers=workers,
+        extra_summary=extra,
+        title="Dataset build report",
+    )
+    return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
+
+
+def _package_version() -> str:
+    from msmd_builder import __version__
+
+    return __version__
+
+
+def _manifest_summary(manifest: Any) -> dict[str, Any]:
+    """Files, bytes and counts per part of a shard manifest, for the report."""
+    document = manifest.to_dict()
+    parts = {}
+    for name, part in document.get("parts", {}).items():
+        files = part.get("files", [])
+        parts[name] = {
+            "files": len(files),
+            "bytes": sum(int(f.get("size", 0)) for f in files),
+            "counts": part.get("counts", {}),
+        }
+    return {"parts": parts}
