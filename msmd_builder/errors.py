@@ -26,6 +26,7 @@ __all__ = [
     "NotUnrollableError",
     "VerificationError",
     "SynthesisError",
+    "NotBuiltError",
     "ERROR_CLASSES",
 ]
 
@@ -143,6 +144,26 @@ class SynthesisError(PieceError):
     error_class = "synthesis"
 
 
+class NotBuiltError(PieceError):
+    """A piece lacks an output of an earlier stage (or has a stale one).
+
+    Parameters
+    ----------
+    piece_id : str
+        The piece.
+    reason : str
+        What is missing, with paths relative to the work directory (so the
+        text is the same wherever the work directory lies).
+    """
+
+    error_class = "not-built"
+
+    def __init__(self, piece_id: str, reason: str) -> None:
+        super().__init__(f"{piece_id} is not built: {reason}")
+        self.piece_id = piece_id
+        self.reason = reason
+
+
 ERROR_CLASSES: dict[str, type[PieceError]] = {
     cls.error_class: cls
     for cls in (
@@ -160,5 +181,6 @@ ERROR_CLASSES: dict[str, type[PieceError]] = {
         NotUnrollableError,
         VerificationError,
         SynthesisError,
+        NotBuiltError,
     )
 }

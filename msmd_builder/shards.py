@@ -60,7 +60,7 @@ import h5py
 import numpy as np
 
 from msmd_builder.cache import atomic_path, atomic_write_json, read_json, sha256_file, stable_key
-from msmd_builder.errors import ConfigError, PieceError, VerificationError
+from msmd_builder.errors import ConfigError, NotBuiltError, VerificationError
 from msmd_builder.records import PerformanceRecord, PieceRecord
 
 __all__ = [
@@ -130,26 +130,6 @@ _METADATA_ATTRS = (
     "source_file",
     "source_sha256",
 )
-
-
-class NotBuiltError(PieceError):
-    """A piece lacks an output of an earlier stage (or has a stale one).
-
-    Parameters
-    ----------
-    piece_id : str
-        The piece.
-    reason : str
-        What is missing, with paths relative to the work directory (so the
-        text is the same wherever the work directory lies).
-    """
-
-    error_class = "not-built"
-
-    def __init__(self, piece_id: str, reason: str) -> None:
-        super().__init__(f"{piece_id} is not built: {reason}")
-        self.piece_id = piece_id
-        self.reason = reason
 
 
 # --------------------------------------------------------------------------------------
