@@ -2097,6 +2097,7 @@ class PerformStageResult:
                 "duration_sec": round(r.duration_sec, 3),
                 "n_frames": r.n_frames,
                 "onset_fraction": r.onset_fraction,
+                "seconds": {k: round(v, 4) for k, v in r.seconds.items()},
             }
             for r, p in zip(self.performances, self.plans, strict=True)
         ]

@@ -450,8 +450,14 @@ def _performance_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
         seconds.update(o.details.get("perform_seconds", {}))  # type: ignore[arg-type]
     checked = [r["onset_fraction"] for r in rows if r.get("onset_fraction") is not None]
     by_font: Counter[str] = Counter()
+    synth_cost: dict[str, list[float]] = {}
     for r in rows:
         by_font[r["soundfont"]] += r["duration_sec"]
+        timing = r.get("seconds") or {}
+        if "synthesis" in timing and r["duration_sec"] > 0:
+            minutes = r["duration_sec"] / 60
+            synth_cost.setdefault(r["soundfont"], []).append(timing["synthesis"] / minutes)
+            synth_cost.setdefault("(spectrogram)", []).append(timing["spectrogram"] / minutes)
     return {
         "pieces": sum(
             1 for o in outcomes if o.status != "failed" and o.details.get("performances")
@@ -459,6 +465,10 @@ def _performance_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
         "performances": len(rows),
         "audio_hours": round(sum(r["duration_sec"] for r in rows) / 3600, 3),
         "audio_hours_per_soundfont": {k: round(v / 3600, 3) for k, v in sorted(by_font.items())},
+        # Performances synthesized in this run only (cached ones carry no timing).
+        "synthesis_sec_per_audio_min_median": {
+            k: round(statistics.median(v), 3) for k, v in sorted(synth_cost.items())
+        },
         "seconds": {k: round(v, 2) for k, v in sorted(seconds.items())},
         "onset_checks": len(checked),
         "onset_fraction_min": min(checked) if checked else None,
