@@ -9,6 +9,9 @@
 %%   <output>.msmd-systems.tsv     one row per system (all its staves)
 %% MIDI side: a performer in every Voice logs each note event it plays, with
 %% its 'msmd-id and musical moment, to <output>.msmd-performed.tsv.
+%% Text scripts, marks and segno/coda signs (where jumps are written) go to
+%% <output>.msmd-marks.tsv with their moment and the end of the note, rest or
+%% skip they are attached to (a Voice engraver hears which ones that is).
 %%
 %% Units: positions in PDF points (1/72 in), origin at the page's top-left
 %% corner, y growing downwards; moments in whole notes as exact rationals.
@@ -22,22 +25,94 @@
 #(define msmd-performed-port #f)
 #(define msmd-marks-port #f)
 
-#(define (msmd-log-mark score grob context)
+#(define msmd-mark-carriers (make-hash-table))  % text/articulation event -> (carriers len ...)
+
+#(define (msmd-markup-signs m)
+   "Names (\"segno\", \"coda\") of the jump signs that markup M draws."
+   (cond
+    ((and (pair? m) (procedure? (car m)))
+     (let ((name (symbol->string (or (procedure-name (car m)) 'anonymous)))
+           (args (if (list? (cdr m)) (cdr m) '())))
+       (append
+        (cond ((string=? name "segno-markup") '("segno"))
+              ((member name '("coda-markup" "varcoda-markup")) '("coda"))
+              ((and (string=? name "musicglyph-markup") (pair? args) (string? (car args)))
+               (cond ((string-contains (car args) "segno") '("segno"))
+                     ((string-contains (car args) "coda") '("coda"))
+                     (else '())))
+              (else '()))
+        (append-map msmd-markup-signs args))))
+    ((list? m) (append-map msmd-markup-signs m))
+    (else '())))
+
+#(define (msmd-script-sign grob)
+   "\"segno\" or \"coda\" for a Script grob drawing that sign (\\segno, \\coda), else #f."
+   (let* ((stencil (ly:grob-property grob 'script-stencil #f))
+          (glyph (and (pair? stencil) (pair? (cdr stencil)) (cadr stencil))))
+     (cond ((not (string? glyph)) #f)
+           ((string-contains glyph "segno") "segno")
+           ((string-contains glyph "coda") "coda")
+           (else #f))))
+
+#(define (msmd-mark-end grob context)
+   "Where the music carrying a mark ends, as a moment string: the end of the
+longest note, rest or skip it is attached to in its voice; the mark's own
+moment for marks at a bar line; \"\" when unknown."
+   (let* ((main (ly:moment-main (ly:context-current-moment context)))
+          (cause (ly:grob-property grob 'cause #f))
+          (box (and (ly:stream-event? cause) (hashq-ref msmd-mark-carriers cause #f))))
+     (cond ((not (memq (grob::name grob) '(TextScript Script))) (msmd-rational main))
+           ((and box (pair? (cdr box)))
+            (hashq-remove! msmd-mark-carriers cause)
+            (msmd-rational (+ main (apply max (cdr box)))))
+           (else ""))))
+
+#(define (msmd-log-mark score grob context text)
    "Write a text mark or script (where jumps like D.C. are written) to the marks table."
+   (if (not msmd-marks-port)
+       (begin
+         (set! msmd-marks-port (open-output-file (msmd-output-file ".msmd-marks.tsv")))
+         (display "score\tmoment_main\tgrob\ttext\tend_main\n" msmd-marks-port)))
+   (format msmd-marks-port "~a\t~a\t~a\t~a\t~a\n"
+           score
+           (msmd-rational (ly:moment-main (ly:context-current-moment context)))
+           (grob::name grob)
+           (string-map (lambda (c) (if (memv c '(#\tab #\newline)) #\space c)) text)
+           (msmd-mark-end grob context))
+   (force-output msmd-marks-port))
+
+#(define (msmd-log-text-mark score grob context)
+   "Log a grob with a markup text, naming the jump signs it draws as [segno] or [coda]."
    (let ((text (ly:grob-property grob 'text #f)))
      (if (markup? text)
-         (begin
-           (if (not msmd-marks-port)
-               (begin
-                 (set! msmd-marks-port (open-output-file (msmd-output-file ".msmd-marks.tsv")))
-                 (display "score\tmoment_main\tgrob\ttext\n" msmd-marks-port)))
-           (format msmd-marks-port "~a\t~a\t~a\t~a\n"
-                   score
-                   (msmd-rational (ly:moment-main (ly:context-current-moment context)))
-                   (grob::name grob)
-                   (string-map (lambda (c) (if (memv c '(#\tab #\newline)) #\space c))
-                               (markup->string text)))
-           (force-output msmd-marks-port)))))
+         (msmd-log-mark score grob context
+                        (string-append
+                         (markup->string text)
+                         (apply string-append
+                                (map (lambda (sign) (format #f " [~a]" sign))
+                                     (msmd-markup-signs text))))))))
+
+#(define (msmd-mark-carrier-engraver context)
+   "In a Voice: remember which notes, rests and skips each text script or
+articulation comes with (heard in the same time step), for msmd-mark-end."
+   (let ((box (list 'carriers)))
+     (make-engraver
+      ((start-translation-timestep engraver)
+       (set! box (list 'carriers)))
+      (listeners
+       ((rhythmic-event engraver event)
+        (let ((duration (ly:event-property event 'duration #f)))
+          (if (ly:duration? duration)
+              (set-cdr! box (cons (ly:moment-main (ly:duration-length duration)) (cdr box))))))
+       ((text-script-event engraver event)
+        (hashq-set! msmd-mark-carriers event box))
+       ((articulation-event engraver event)
+        (let* ((type (ly:event-property event 'articulation-type #f))
+               (name (cond ((symbol? type) (symbol->string type))
+                           ((string? type) type)
+                           (else ""))))
+          (if (or (string-contains name "segno") (string-contains name "coda"))
+              (hashq-set! msmd-mark-carriers event box))))))))
 
 #(define (msmd-output-file suffix)
    (string-append (ly:parser-output-name) suffix))
@@ -85,11 +160,14 @@
        ((staff-symbol-interface engraver grob source-engraver)
         (set! msmd-pending-staves (cons (list score grob) msmd-pending-staves)))
        ((text-script-interface engraver grob source-engraver)
-        (msmd-log-mark score grob context))
+        (msmd-log-text-mark score grob context))
        ((text-mark-interface engraver grob source-engraver)
-        (msmd-log-mark score grob context))
+        (msmd-log-text-mark score grob context))
        ((mark-interface engraver grob source-engraver)
-        (msmd-log-mark score grob context))))))
+        (msmd-log-text-mark score grob context))
+       ((script-interface engraver grob source-engraver)
+        (let ((sign (msmd-script-sign grob)))
+          (if sign (msmd-log-mark score grob context (format #f "[~a]" sign)))))))))
 
 #(define (msmd-performed-logger context)
    (let ((score -1))
@@ -266,6 +344,7 @@
         (reverse msmd-pending-heads)))
      (close-port heads-port)
      (close-port systems-port)
+     (hash-clear! msmd-mark-carriers)
      (set! msmd-pending-heads '())
      (set! msmd-pending-ties '())
      (set! msmd-pending-staves '())))
@@ -276,6 +355,8 @@
 
 \layout {
   \context { \Score \consists #msmd-geometry-engraver }
+  \context { \Voice \consists #msmd-mark-carrier-engraver }
+  \context { \Dynamics \consists #msmd-mark-carrier-engraver }
 }
 
 \midi {

@@ -14,6 +14,17 @@
 %% each printed notehead owns its event.
 %%
 %% Progress lines go to the log prefixed "msmd:" for the Python side to parse.
+%%
+%% With  #(define msmd-repeats 'folded)  before this file is loaded (render.py
+%% writes it into a small settings file that then includes msmd.ily), the MIDI
+%% copy keeps volta, percent and tremolo repeats folded: the music is played in
+%% printed order, as MSMD did, each alternative once.  Source \repeat unfold is
+%% expanded either way (every copy is printed).
+
+#(define msmd-repeats-mode
+   (if (defined? 'msmd-repeats) msmd-repeats 'unfolded))
+#(if (not (memq msmd-repeats-mode '(unfolded folded)))
+     (ly:error "msmd: unknown repeats mode ~a (unfolded or folded)" msmd-repeats-mode))
 
 #(define msmd-next-id 0)
 #(define msmd-pending-midi-scores '())
@@ -75,8 +86,11 @@ repeated (unlike volta repeats, which a Da Capo pass may skip)."
    music)
 
 #(define (msmd-unfolded-copy music)
-   "A deep copy of MUSIC with every repeat unfolded, as it is played."
-   (msmd-forget-lengths! (unfold-repeats-fully (ly:music-deep-copy music))))
+   "A deep copy of MUSIC as it is played: every repeat unfolded, or as printed
+when the repeats mode is folded."
+   (if (eq? msmd-repeats-mode 'folded)
+       (ly:music-deep-copy music)
+       (msmd-forget-lengths! (unfold-repeats-fully (ly:music-deep-copy music)))))
 
 #(define (msmd-output-defs-of score kind)
    (filter (lambda (def) (eq? (ly:output-def-lookup def 'output-def-kind #f) kind))
@@ -114,7 +128,7 @@ repeated (unlike volta repeats, which a Da Capo pass may skip)."
               (else
                (set! msmd-pending-midi-scores
                      (cons midi-score msmd-pending-midi-scores))))
-             (msmd-log "score split: layout + unfolded midi (events ~a)" msmd-next-id)
+             (msmd-log "score split: layout + ~a midi (events ~a)" msmd-repeats-mode msmd-next-id)
              (list layout-score midi-score)))))))
 
 #(define (msmd-finish-pending!)

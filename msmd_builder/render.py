@@ -1,9 +1,12 @@
 r"""Stage 3: run LilyPond on a normalized piece -> PDF, unfolded MIDI, log.
 
 LilyPond runs once per piece with ``lilypond_patches/msmd.ily`` loaded through
-``-dinclude-settings``.  Those hooks split every typeset score into the score as
-printed (for the PDF) and a deep copy with all repeats unfolded (for the MIDI),
-in the same process, so the PDF and the MIDI come from one parse of the music.
+``-dinclude-settings`` (by way of a two-line ``msmd-settings.ily`` in the render
+folder that first defines the hooks' settings).  Those hooks split every typeset
+score into the score as printed (for the PDF) and a deep copy with all repeats
+unfolded (for the MIDI; or kept folded, in printed order, with
+``repeats="folded"``), in the same process, so the PDF and the MIDI come from
+one parse of the music.
 
 Each run ends in a :class:`RenderResult` written to ``render/render.json``.  A
 failed run raises the :class:`~msmd_builder.errors.PieceError` subclass that
@@ -23,6 +26,7 @@ from pathlib import Path
 from msmd_builder.cache import atomic_write_json, read_json, sha256_file, stable_key
 from msmd_builder.errors import (
     ERROR_CLASSES,
+    ConfigError,
     LilyPondCrash,
     LilyPondError,
     LilyPondSyntaxError,
@@ -35,11 +39,13 @@ from msmd_builder.errors import (
 from msmd_builder.normalize import NormalizedPiece
 from msmd_builder.tools import lilypond_executable, lilypond_version, patches_dir, run_tool
 
-__all__ = ["RenderResult", "render_piece", "classify_log", "DEFAULT_TIMEOUT_SEC"]
+__all__ = ["RenderResult", "render_piece", "classify_log", "DEFAULT_TIMEOUT_SEC", "REPEATS_MODES"]
 
 #: Per-piece wall-clock limit for LilyPond, seconds.
 DEFAULT_TIMEOUT_SEC = 300.0
-_STAGE_VERSION = 2
+#: How the MIDI plays repeats: unfolded as performed, or folded in printed order (MSMD).
+REPEATS_MODES = ("unfolded", "folded")
+_STAGE_VERSION = 3
 _MAX_MESSAGES = 20
 
 _ERROR_LINE = re.compile(r"(?:^|: )(?:fatal )?error: ", re.IGNORECASE)
@@ -77,6 +83,9 @@ class RenderResult:
         ``{"error_class", "message", "detail"}``; else empty.
     cache_key : str
         Hash of sources, patches, settings and LilyPond version.
+    repeats : str
+        How the MIDI plays repeats: ``"unfolded"`` (as performed) or
+        ``"folded"`` (printed order, each alternative once, as MSMD).
     """
 
     piece_id: str
@@ -92,6 +101,7 @@ class RenderResult:
     messages: tuple[str, ...] = field(default_factory=tuple)
     error: dict[str, str] = field(default_factory=dict)
     cache_key: str = ""
+    repeats: str = "unfolded"
 
     @property
     def ok(self) -> bool:
@@ -191,9 +201,10 @@ def render_piece(
     *,
     work_dir: str | Path,
     timeout_sec: float = DEFAULT_TIMEOUT_SEC,
+    repeats: str = "unfolded",
     force: bool = False,
 ) -> RenderResult:
-    """Render one normalized piece to PDF and unfolded MIDI.
+    r"""Render one normalized piece to PDF and MIDI (repeats unfolded unless asked otherwise).
 
     Parameters
     ----------
@@ -203,6 +214,11 @@ def render_piece(
         The build's work directory; outputs go to ``pieces/<id>/render/``.
     timeout_sec : float
         Hard limit for the LilyPond run.
+    repeats : {"unfolded", "folded"}
+        ``"unfolded"``: the MIDI plays every repeat (volta, percent, tremolo)
+        as performed.  ``"folded"``: it plays the music in printed order, each
+        notehead once and every volta alternative in turn, like MSMD's MIDI.
+        Source ``\repeat unfold`` is printed in full and played in both modes.
     force : bool
         Re-render even when a result with the same cache key exists.
 
@@ -215,7 +231,11 @@ def render_piece(
     ------
     PieceError
         The classified failure (also recorded in ``render.json``).
+    ConfigError
+        If ``repeats`` is not one of :data:`REPEATS_MODES`.
     """
+    if repeats not in REPEATS_MODES:
+        raise ConfigError(f"repeats must be one of {', '.join(REPEATS_MODES)}, got {repeats!r}")
     render_dir = Path(work_dir) / "pieces" / piece.piece_id / "render"
     record_path = render_dir / "render.json"
     patches = patches_dir()
@@ -227,6 +247,7 @@ def render_piece(
             "patches": {p.name: sha256_file(p) for p in sorted(patches.glob("*.ily"))},
             "lilypond": lilypond_version(),
             "timeout_sec": timeout_sec,
+            "repeats": repeats,
         }
     )
     if not force and record_path.exists():
@@ -241,9 +262,14 @@ def render_piece(
         shutil.rmtree(render_dir)
     render_dir.mkdir(parents=True)
     stem = Path(piece.main_file).stem
+    # The hooks read their settings from Scheme defines made before msmd.ily loads.
+    settings = render_dir / "msmd-settings.ily"
+    settings.write_text(
+        f'#(define msmd-repeats \'{repeats})\n\\include "msmd.ily"\n', encoding="utf-8"
+    )
     command = [
         str(lilypond_executable()),
-        f"-dinclude-settings={patches / 'msmd.ily'}",
+        f"-dinclude-settings={settings.resolve()}",
         f"--include={patches}",
         "--pdf",
         f"--output={render_dir / stem}",
@@ -285,6 +311,7 @@ def render_piece(
         messages=tuple((errors or warnings)[:_MAX_MESSAGES]),
         error=classified.to_dict() if classified else {},
         cache_key=key,
+        repeats=repeats,
     )
     atomic_write_json(record_path, result.to_dict())
     if failure is not None:

@@ -15,17 +15,22 @@ from msmd_builder.score import link_agreement
 HEADER = '\\version "2.24.0"\n\\header { title = "Test" }\n'
 
 
-def render(make_piece, tmp_path, name, body):
+def render(make_piece, tmp_path, name, body, **options):
     root, main = make_piece(name, HEADER + body)
     normalized = normalize_piece(
         f"TestC__Op1__{name}", mutopia_root=root, main_file=main, work_dir=tmp_path
     )
-    return render_piece(normalized, work_dir=tmp_path)
+    return render_piece(normalized, work_dir=tmp_path, **options)
 
 
 def align(result):
     """Noteheads, performed notes and counts of a rendered piece, as the align stage sees them."""
-    aligned = align_rendered(result.render_dir, list(result.pdf_files), list(result.midi_files))
+    aligned = align_rendered(
+        result.render_dir,
+        list(result.pdf_files),
+        list(result.midi_files),
+        repeats=result.repeats,
+    )
     return aligned.noteheads, aligned.performed, aligned.stats
 
 
@@ -126,23 +131,62 @@ def test_da_capo_al_fine_replays_up_to_the_fine():
 
 
 @pytest.mark.parametrize(
-    ("texts", "occurrences", "reason"),
+    ("texts", "reason"),
     [
-        (["D.S. al Coda"], None, "Dal Segno"),
-        (["D.C.", "D.C. al Fine"], None, "several"),
-        (["D.C."], None, "without a Fine"),
+        (["D.S. al Coda"], "Dal Segno with 0 segno signs"),
+        (["[segno]", "[segno]", "D.S. al Fine"], "Dal Segno with 2 segno signs"),
+        (["D.C.", "D.C. al Fine"], "several jump marks"),
+        (["Fine", "Fine", "D.C. al Fine"], "several Fine marks"),
+        (["D.C. al Fine"], "says al Fine but no Fine is written"),
+        (["D.C. al scripts.segno [segno]"], "Da Capo al Segno"),
+        (["To Coda [coda]", "D.C. al Coda"], "found 1 and 0"),
+        (["D.C.", "Coda"], "does not say al Coda"),
+        (["D.C.", "Fine"], "Fine is not between"),
+        (["Menuet da Capo."], "names a section \\(menuet\\)"),
     ],
 )
-def test_unreadable_jumps_are_not_unrollable(texts, occurrences, reason):
+def test_unreadable_jumps_are_not_unrollable(texts, reason):
     from fractions import Fraction
 
     from msmd_builder.align import Mark, realize_jumps
     from msmd_builder.errors import NotUnrollableError
 
-    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25], occurrences)
+    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25])
     marks = [Mark(0, Fraction(i + 1, 4), "TextScript", t) for i, t in enumerate(texts)]
     with pytest.raises(NotUnrollableError, match=reason):
         realize_jumps(table, marks)
+
+
+def test_da_capo_after_a_trio_that_begins_the_score_is_not_unrollable():
+    from fractions import Fraction
+
+    from msmd_builder.align import Mark, realize_jumps
+    from msmd_builder.errors import NotUnrollableError
+
+    table = _table([0, 0.25, 0.5, 0.75])
+    marks = [
+        Mark(0, Fraction(0), "TextScript", "Trio", Fraction(1, 4)),
+        Mark(0, Fraction(3, 4), "TextScript", "Menuetto D.C.", Fraction(1)),
+    ]
+    with pytest.raises(NotUnrollableError, match="begins with its Trio"):
+        realize_jumps(table, marks)
+
+
+def test_same_text_in_several_staves_is_one_mark():
+    from fractions import Fraction
+
+    from msmd_builder.align import Mark, realize_jumps
+
+    table = _table([0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    marks = [
+        Mark(0, Fraction(1, 4), "TextScript", "Fine", Fraction(1, 2)),
+        Mark(0, Fraction(1, 4), "TextScript", "Fine", Fraction(1, 2)),
+        Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine", Fraction(3, 2)),
+        Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine", Fraction(3, 2)),
+    ]
+    played, jump = realize_jumps(table, marks)
+    assert jump == "da capo al fine"
+    assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
 
 
 def test_fine_alone_is_no_jump():

@@ -25,19 +25,19 @@ def examples_work(tmp_path_factory):
 
 def test_every_example_renders_cleanly(examples_work):
     report = json.loads((examples_work / "reports" / "render.json").read_text())
-    assert report["summary"]["pieces"] == 12
+    assert report["summary"]["pieces"] == 14
     statuses = {p["piece_id"]: p["status"] for p in report["pieces"]}
     assert set(statuses.values()) == {"ok"}, statuses
     md = (examples_work / "reports" / "render.md").read_text()
-    assert "produced PDF and MIDI: 12 (100.0 %)" in md
+    assert "produced PDF and MIDI: 14 (100.0 %)" in md
     totals = report["summary"]["alignment_totals"]
-    assert totals["pieces"] == 12
+    assert totals["pieces"] == 14
     assert totals["pitch_mismatches"] == 0
     assert totals["matched_midi_notes"] == totals["midi_notes"]
     assert totals["aligned_performed_notes"] == totals["performed_notes"]
-    # The D.C. al Fine waltz replays its first 8 bars (68 notes) after the end.
+    # The D.C. al Fine waltz replays its first 8 bars (71 notes) after the end.
     assert totals["realized_jumps"] == 1
-    assert totals["performed_notes"] == totals["midi_notes"] + 68
+    assert totals["performed_notes"] == totals["midi_notes"] + 71
     assert totals["aligned_sounding_visible_noteheads"] == totals["sounding_visible_noteheads"]
     etude = examples_work / "pieces" / "ExampleC__O25__sixteenth-etude" / "score"
     assert sorted(p.name for p in etude.glob("page-*.png")) == [f"page-0-{i}.png" for i in range(4)]
