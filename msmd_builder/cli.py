@@ -50,6 +50,16 @@ FORCE_OPTION = click.option(
 )
 
 
+REPEATS_OPTION = click.option(
+    "--repeats",
+    type=click.Choice(["unfolded", "folded"]),
+    default="unfolded",
+    show_default=True,
+    help="MIDI playing order: repeats unfolded as performed, or folded in printed order "
+    "(each notehead once, as MSMD's MIDI).",
+)
+
+
 class _Group(click.Group):
     """Click group that turns msmd-builder errors into one clear line and exit code 2."""
 
@@ -132,6 +142,7 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the performance plans."
 )
+@REPEATS_OPTION
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -142,6 +153,7 @@ def corpus_render(
     force: bool,
     until: str,
     seed: int,
+    repeats: str,
 ) -> None:
     """Normalize, render, lay out and align the indexed pieces.
 
@@ -163,6 +175,7 @@ def corpus_render(
         force=force,
         until=until,
         seed=seed,
+        repeats=repeats,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)
@@ -346,6 +359,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 )
 @click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
+@REPEATS_OPTION
 @TIMEOUT_OPTION
 @FORCE_OPTION
 def dataset_command(
@@ -365,6 +379,7 @@ def dataset_command(
     max_shard_mb: int,
     piece_ids: tuple[str, ...],
     limit: int | None,
+    repeats: str,
     timeout_sec: float,
     force: bool,
 ) -> None:
@@ -410,6 +425,7 @@ def dataset_command(
         recipe=recipe,
         keep_audio=keep_audio,
         verify_onsets=verify_onsets,
+        repeats=repeats,
     )
     options = DatasetOptions(
         out_dir=str(out.resolve()),

@@ -32,7 +32,7 @@ from msmd_builder.corpus import PieceEntry, read_index
 from msmd_builder.errors import ConfigError, PieceError
 from msmd_builder.normalize import normalize_piece
 from msmd_builder.perform import MSMD_RECIPE, VERIFY_CHOICES, perform_stage
-from msmd_builder.render import DEFAULT_TIMEOUT_SEC, render_piece
+from msmd_builder.render import DEFAULT_TIMEOUT_SEC, REPEATS_MODES, render_piece
 from msmd_builder.score import build_score
 from msmd_builder.tools import lilypond_version
 
@@ -104,8 +104,13 @@ class BuildSettings:
     recipe: dict[str, Any] | None = None
     keep_audio: bool = False
     verify_onsets: str = "reference"
+    repeats: str = "unfolded"
 
     def __post_init__(self) -> None:
+        if self.repeats not in REPEATS_MODES:
+            raise ConfigError(
+                f"repeats must be one of {', '.join(REPEATS_MODES)}, got {self.repeats!r}"
+            )
         if self.until not in STAGES:
             raise ConfigError(f"unknown stage {self.until!r}; choose one of {', '.join(STAGES)}")
         if self.verify_onsets not in VERIFY_CHOICES:
@@ -182,6 +187,7 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             normalized,
             work_dir=settings.work_dir,
             timeout_sec=settings.render_timeout_sec,
+            repeats=settings.repeats,
             force=settings.force,
         )
         details.update(
@@ -208,7 +214,13 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             return outcome(rendered.status)
 
         stage, started = "align", time.perf_counter()
-        aligned = align_piece(rendered, score, work_dir=settings.work_dir, force=settings.force)
+        aligned = align_piece(
+            rendered,
+            score,
+            work_dir=settings.work_dir,
+            repeats=settings.repeats,
+            force=settings.force,
+        )
         details["alignment"] = aligned.stats
         if finished(stage):
             return outcome(rendered.status)
@@ -704,6 +716,7 @@ def build_dataset(
         "seed": settings.seed,
         "recipe": settings.recipe if settings.recipe is not None else MSMD_RECIPE.to_dict(),
         "page_width_px": settings.page_width_px,
+        "repeats": settings.repeats,
     }
     manifests: dict[str, Any] = {}
     mark = time.perf_counter()
