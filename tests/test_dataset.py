@@ -158,3 +158,43 @@ def test_changing_the_plan_reruns_only_performances(built, tmp_path):
     with open_split(tmp_path / "out" / "all") as reader:
         record = reader.read_piece("train", reader.piece_ids("train")[0])
         assert len(record.performances) == 2
+
+
+def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_path):
+    from tests.chromium import Chromium, chromium_or_skip
+
+    chromium_or_skip()
+    root, report, _ = built
+    piece = "ExampleB__O15__da-capo-waltz"
+    runner = CliRunner()
+    view = runner.invoke(
+        main, ["view", piece, "--html", "--work-dir", str(root / "work"), "--out", str(tmp_path)]
+    )
+    assert view.exit_code == 0, view.output
+    page = Path(view.output.strip().splitlines()[-1])
+    html_report = runner.invoke(main, ["report", str(root / "out" / "report.json")])
+    assert html_report.exit_code == 0, html_report.output
+    report_page = Path(html_report.output.strip().splitlines()[-1])
+    stats = next(p for p in report["pieces"] if p["piece_id"] == piece)["details"]["alignment"]
+
+    with Chromium(width=1280, height=900) as browser:
+        browser.open(page)
+        assert (
+            browser.evaluate("document.querySelectorAll('rect.nh').length")
+            == stats["visible_noteheads"]
+        )
+        assert browser.evaluate("document.querySelectorAll('#perf option').length") == 8
+        assert browser.evaluate("document.getElementById('audio').readyState >= 0")
+        viewer_shot = browser.screenshot(tmp_path / "default-viewer.png")
+        assert browser.errors == []
+    with Chromium(width=1280, height=900) as browser:
+        browser.open(report_page)
+        images = browser.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert images and all(images)
+        assert "Table 1" in browser.evaluate("document.body.innerText")
+        report_shot = browser.screenshot(tmp_path / "default-report.png", full_page=True)
+        assert browser.errors == []
+    print(f"screenshots: {viewer_shot} {report_shot}")
+    assert viewer_shot.stat().st_size > 10_000 and report_shot.stat().st_size > 10_000
