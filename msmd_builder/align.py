@@ -1181,7 +1181,12 @@ def align_piece(  # noqa: ANN001
         reading order outside the performance's own jumps (:func:`reading_order`).
     """
     from msmd_builder.cache import atomic_path, atomic_write_json, read_json, stable_key
-    from msmd_builder.errors import ConfigError, NothingToAlignError, VerificationError
+    from msmd_builder.errors import (
+        ConfigError,
+        NothingToAlignError,
+        ReadingOrderError,
+        VerificationError,
+    )
     from msmd_builder.render import REPEATS_MODES
 
     if repeats not in REPEATS_MODES:
@@ -1225,7 +1230,7 @@ def align_piece(  # noqa: ANN001
             f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
         )
     if result.stats.get("reading_order_violations"):
-        raise VerificationError(
+        raise ReadingOrderError(
             f"{result.stats['reading_order_violations']} performed notes go back to an earlier "
             f"system outside a repeat or jump; first: "
             f"{result.stats['reading_order_first_violation']}"

@@ -26,6 +26,7 @@ __all__ = [
     "NotUnrollableError",
     "VerificationError",
     "SynthesisError",
+    "ReadingOrderError",
     "NotBuiltError",
     "ERROR_CLASSES",
 ]
@@ -136,6 +137,14 @@ class VerificationError(PieceError):
     """A built-in consistency check on the piece's geometry or alignment failed."""
 
     error_class = "verification"
+
+
+class ReadingOrderError(VerificationError):
+    """Performed notes go back in the printed music where no repeat or jump explains it.
+
+    The typical cause is a repeat written in some voices only: LilyPond then
+    unfolds those voices and plays the others straight on, out of step.
+    """
 
 
 class SynthesisError(PieceError):

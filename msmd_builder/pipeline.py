@@ -29,7 +29,7 @@ from typing import Any
 from msmd_builder.align import align_piece
 from msmd_builder.cache import atomic_write_json, atomic_write_text, read_json
 from msmd_builder.corpus import PieceEntry, read_index
-from msmd_builder.errors import ConfigError, PieceError
+from msmd_builder.errors import ConfigError, PieceError, ReadingOrderError
 from msmd_builder.normalize import normalize_piece
 from msmd_builder.perform import MSMD_RECIPE, VERIFY_CHOICES, perform_stage
 from msmd_builder.render import DEFAULT_TIMEOUT_SEC, REPEATS_MODES, render_piece
@@ -105,6 +105,7 @@ class BuildSettings:
     keep_audio: bool = False
     verify_onsets: str = "reference"
     repeats: str = "unfolded"
+    repeats_fallback: bool = True
 
     def __post_init__(self) -> None:
         if self.repeats not in REPEATS_MODES:
@@ -182,48 +183,64 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
         if finished(stage):
             return outcome("ok")
 
-        stage, started = "render", time.perf_counter()
-        rendered = render_piece(
-            normalized,
-            work_dir=settings.work_dir,
-            timeout_sec=settings.render_timeout_sec,
-            repeats=settings.repeats,
-            force=settings.force,
-        )
-        details.update(
-            lilypond_seconds=rendered.seconds,
-            pdf_files=list(rendered.pdf_files),
-            midi_files=list(rendered.midi_files),
-            lilypond_errors=rendered.n_errors,
-            messages=list(rendered.messages[:5]),
-        )
-        if rendered.error:
-            details["degraded_class"] = rendered.error["error_class"]
-        if finished(stage):
-            return outcome(rendered.status)
+        memo = _RepeatsMemo(Path(settings.work_dir) / "pieces" / entry.piece_id, normalized)
+        repeats = memo.mode(settings)
+        while True:
+            try:
+                stage, started = "render", time.perf_counter()
+                rendered = render_piece(
+                    normalized,
+                    work_dir=settings.work_dir,
+                    timeout_sec=settings.render_timeout_sec,
+                    repeats=repeats,
+                    force=settings.force,
+                )
+                details.update(
+                    lilypond_seconds=rendered.seconds,
+                    pdf_files=list(rendered.pdf_files),
+                    midi_files=list(rendered.midi_files),
+                    lilypond_errors=rendered.n_errors,
+                    messages=list(rendered.messages[:5]),
+                    repeats=repeats,
+                )
+                if rendered.error:
+                    details["degraded_class"] = rendered.error["error_class"]
+                if finished(stage):
+                    return outcome(rendered.status)
 
-        stage, started = "score", time.perf_counter()
-        score = build_score(
-            rendered,
-            work_dir=settings.work_dir,
-            width_px=settings.page_width_px,
-            force=settings.force,
-        )
-        details["link_agreement"] = score.link_agreement
-        if finished(stage):
-            return outcome(rendered.status)
+                stage, started = "score", time.perf_counter()
+                score = build_score(
+                    rendered,
+                    work_dir=settings.work_dir,
+                    width_px=settings.page_width_px,
+                    force=settings.force,
+                )
+                details["link_agreement"] = score.link_agreement
+                if finished(stage):
+                    return outcome(rendered.status)
 
-        stage, started = "align", time.perf_counter()
-        aligned = align_piece(
-            rendered,
-            score,
-            work_dir=settings.work_dir,
-            repeats=settings.repeats,
-            force=settings.force,
-        )
-        details["alignment"] = aligned.stats
-        if finished(stage):
-            return outcome(rendered.status)
+                stage, started = "align", time.perf_counter()
+                aligned = align_piece(
+                    rendered,
+                    score,
+                    work_dir=settings.work_dir,
+                    repeats=repeats,
+                    force=settings.force,
+                )
+                details["alignment"] = aligned.stats
+                if finished(stage):
+                    return outcome(rendered.status)
+                break
+            except ReadingOrderError as exc:
+                if repeats == "folded" or not settings.repeats_fallback:
+                    raise
+                # The unfolded MIDI is out of step with the print (a repeat written in
+                # some voices only): perform the printed order instead, as MSMD did.
+                memo.record(exc.message)
+                repeats = "folded"
+                details["repeats_fallback"] = exc.message[:500]
+                seconds.pop("render", None)
+                seconds.pop("score", None)
 
         stage, started = "perform", time.perf_counter()
         performed = perform_stage(
@@ -261,6 +278,46 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             message=f"{type(exc).__name__}: {exc}",
             seconds=seconds,
             details={"traceback": traceback.format_exc()[-4000:]},
+        )
+
+
+class _RepeatsMemo:
+    """Remembers that a piece's unfolded performance failed the reading-order check.
+
+    With ``repeats_fallback`` such a piece is built in printed order instead.
+    The memo (``pieces/<id>/repeats.json``) is keyed by the normalized sources
+    and the versions of the hooks and stages that decided, so a rebuild goes
+    straight to the folded rendering, and a changed source or a new version of
+    the hooks tries the unfolded one again.
+    """
+
+    def __init__(self, piece_dir: Path, normalized: Any) -> None:
+        from msmd_builder import align, render
+        from msmd_builder.cache import sha256_file, stable_key
+        from msmd_builder.tools import patches_dir
+
+        self.path = piece_dir / "repeats.json"
+        self.key = stable_key(
+            {
+                "normalized": normalized.cache_key,
+                "render": render._STAGE_VERSION,
+                "align": align._STAGE_VERSION,
+                "patches": {p.name: sha256_file(p) for p in sorted(patches_dir().glob("*.ily"))},
+            }
+        )
+
+    def mode(self, settings: BuildSettings) -> str:
+        """Return the repeats mode to build with."""
+        if settings.repeats == "unfolded" and settings.repeats_fallback and self.path.exists():
+            memo = read_json(self.path)
+            if memo.get("key") == self.key:
+                return "folded"
+        return settings.repeats
+
+    def record(self, reason: str) -> None:
+        atomic_write_json(
+            self.path,
+            {"key": self.key, "requested": "unfolded", "used": "folded", "reason": reason},
         )
 
 

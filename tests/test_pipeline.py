@@ -107,3 +107,36 @@ def test_view_draws_coloured_overlays(examples_work):
     # Aligned heads in green, tie continuations in blue; nothing unaligned here.
     assert COLOURS["aligned"] in pixels and COLOURS["tied"] in pixels
     assert COLOURS["unaligned"] not in pixels
+
+
+@pytest.mark.corpus
+def test_out_of_step_repeat_falls_back_to_printed_order(real_mutopia, tmp_path):
+    """The Goldberg aria's source repeats some voices only; unfolded, the hands drift apart."""
+    from msmd_builder.corpus import find_piece, scan_corpus
+    from msmd_builder.pipeline import BuildSettings, process_piece
+
+    root = real_mutopia
+    entry = find_piece(scan_corpus(root), "BachJS__BWV988__bwv-988-aria")
+    assert entry is not None
+
+    def build(**kwargs):
+        settings = BuildSettings(
+            work_dir=str(tmp_path / "work"), mutopia_root=str(root), until="align", **kwargs
+        )
+        return process_piece(entry, settings)
+
+    strict = build(repeats_fallback=False)
+    assert (strict.status, strict.error_class) == ("failed", "verification")
+    assert "earlier system" in strict.message
+
+    fallback = build()
+    assert fallback.status == "ok", fallback.message
+    assert fallback.details["repeats"] == "folded"
+    assert "earlier system" in fallback.details["repeats_fallback"]
+    stats = fallback.details["alignment"]
+    assert stats["reading_order_violations"] == 0
+    assert stats["matched_midi_notes"] == stats["midi_notes"]
+    # The memo sends a rebuild straight to the printed order, with nothing redone.
+    again = build()
+    assert again.details["repeats"] == "folded" and "repeats_fallback" not in again.details
+    assert again.seconds["render"] < 0.5
