@@ -29,7 +29,7 @@ from typing import Any
 from msmd_builder.align import align_piece
 from msmd_builder.cache import atomic_write_json, atomic_write_text, read_json
 from msmd_builder.corpus import PieceEntry, read_index
-from msmd_builder.errors import ConfigError, PieceError, ReadingOrderError
+from msmd_builder.errors import ConfigError, NotUnrollableError, PieceError, ReadingOrderError
 from msmd_builder.normalize import normalize_piece
 from msmd_builder.perform import MSMD_RECIPE, VERIFY_CHOICES, perform_stage
 from msmd_builder.render import DEFAULT_TIMEOUT_SEC, REPEATS_MODES, render_piece
@@ -185,6 +185,8 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
 
         memo = _RepeatsMemo(Path(settings.work_dir) / "pieces" / entry.piece_id, normalized)
         repeats = memo.mode(settings)
+        if repeats != settings.repeats:
+            details.update(memo.reason())
         while True:
             try:
                 stage, started = "render", time.perf_counter()
@@ -231,14 +233,15 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
                 if finished(stage):
                     return outcome(rendered.status)
                 break
-            except ReadingOrderError as exc:
+            except (ReadingOrderError, NotUnrollableError) as exc:
                 if repeats == "folded" or not settings.repeats_fallback:
                     raise
                 # The unfolded MIDI is out of step with the print (a repeat written in
-                # some voices only): perform the printed order instead, as MSMD did.
-                memo.record(exc.message)
+                # some voices only), or a written jump does not read into one playing
+                # order: perform the printed order instead, as MSMD did.
+                memo.record(exc.message, exc.error_class)
                 repeats = "folded"
-                details["repeats_fallback"] = exc.message[:500]
+                details.update(memo.reason())
                 seconds.pop("render", None)
                 seconds.pop("score", None)
 
@@ -282,9 +285,11 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
 
 
 class _RepeatsMemo:
-    """Remembers that a piece's unfolded performance failed the reading-order check.
+    """Remembers that a piece's unfolded performance could not be built.
 
-    With ``repeats_fallback`` such a piece is built in printed order instead.
+    Either it failed the reading-order check or its written jump does not read
+    into one playing order.  With ``repeats_fallback`` such a piece is built in
+    printed order instead.
     The memo (``pieces/<id>/repeats.json``) is keyed by the normalized sources
     and the versions of the hooks and stages that decided, so a rebuild goes
     straight to the folded rendering, and a changed source or a new version of
@@ -314,10 +319,24 @@ class _RepeatsMemo:
                 return "folded"
         return settings.repeats
 
-    def record(self, reason: str) -> None:
+    def reason(self) -> dict[str, str]:
+        """Why the piece is built folded: ``repeats_fallback`` (message) and its class."""
+        memo = read_json(self.path)
+        return {
+            "repeats_fallback": str(memo.get("reason", ""))[:500],
+            "repeats_fallback_class": str(memo.get("error_class", "verification")),
+        }
+
+    def record(self, reason: str, error_class: str) -> None:
         atomic_write_json(
             self.path,
-            {"key": self.key, "requested": "unfolded", "used": "folded", "reason": reason},
+            {
+                "key": self.key,
+                "requested": "unfolded",
+                "used": "folded",
+                "reason": reason,
+                "error_class": error_class,
+            },
         )
 
 
@@ -482,6 +501,13 @@ def write_report(
         "cpu_count": os.cpu_count(),
         "alignment_totals": _alignment_totals(outcomes),
         "performance_totals": _performance_totals(outcomes),
+        "printed_order_fallbacks": dict(
+            Counter(
+                o.details["repeats_fallback_class"]
+                for o in outcomes
+                if o.status != "failed" and "repeats_fallback_class" in o.details
+            )
+        ),
     }
     if extra_summary:
         summary.update(extra_summary)
@@ -621,6 +647,22 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> st
     lines += ["", "## Failure classes", "", "| class | pieces |", "| --- | ---: |"]
     for cls, count in sorted(summary["failure_classes"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {cls} | {count} |")
+    folded = [o for o in outcomes if o.status != "failed" and "repeats_fallback" in o.details]
+    if folded:
+        lines += [
+            "",
+            "## Built in printed order",
+            "",
+            "Their unfolded performance could not be built (reading-order failure, or a",
+            "jump that does not read into one playing order); they are performed as printed.",
+            "",
+            "| piece | class | reason |",
+            "| --- | --- | --- |",
+        ]
+        for o in folded:
+            message = str(o.details["repeats_fallback"]).replace("|", "\\|").replace("\n", " ")
+            cls = o.details.get("repeats_fallback_class", "")
+            lines.append(f"| {o.piece_id} | {cls} | {message[:200]} |")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         lines += ["", "## Failed pieces", "", "| piece | stage | class | message |"]

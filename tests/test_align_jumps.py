@@ -133,3 +133,37 @@ def test_jumps_that_do_not_read_reliably_fail_the_piece(make_piece, tmp_path):
     result = render(make_piece, tmp_path, "twosegni", score(music))
     with pytest.raises(NotUnrollableError, match="Dal Segno with 2 segno signs"):
         align(result)
+
+
+def test_a_jump_that_does_not_read_falls_back_to_printed_order(make_piece, tmp_path):
+    """The build performs such a piece as printed (MSMD's reading), flagged; strict, it fails."""
+    from msmd_builder.corpus import find_piece, scan_corpus
+    from msmd_builder.pipeline import BuildSettings, process_piece
+    from tests.test_dask import HEADER
+
+    music = rf"""{{ {SEGNO} c'1 | {SEGNO} d'1 | e'1_\markup {{ D.S. }} \bar "|." }}"""
+    root, _ = make_piece("twosegni", HEADER + score(music))
+    entry = find_piece(scan_corpus(root), "TestC__Op1__twosegni")
+    assert entry is not None
+
+    def build(**kwargs):
+        settings = BuildSettings(
+            work_dir=str(tmp_path / "work"), mutopia_root=str(root), until="align", **kwargs
+        )
+        return process_piece(entry, settings)
+
+    strict = build(repeats_fallback=False)
+    assert (strict.status, strict.error_class) == ("failed", "not-unrollable")
+    assert "2 segno signs" in strict.message
+
+    fallback = build()
+    assert fallback.status == "ok", fallback.message
+    assert fallback.details["repeats"] == "folded"
+    assert fallback.details["repeats_fallback_class"] == "not-unrollable"
+    assert "2 segno signs" in fallback.details["repeats_fallback"]
+    stats = fallback.details["alignment"]
+    assert stats["performed_notes"] == 3 and not stats.get("jumps")
+    # A rebuild goes straight to the printed order and still says why.
+    again = build()
+    assert again.details["repeats"] == "folded"
+    assert again.details["repeats_fallback_class"] == "not-unrollable"

@@ -138,5 +138,7 @@ def test_out_of_step_repeat_falls_back_to_printed_order(real_mutopia, tmp_path):
     assert stats["matched_midi_notes"] == stats["midi_notes"]
     # The memo sends a rebuild straight to the printed order, with nothing redone.
     again = build()
-    assert again.details["repeats"] == "folded" and "repeats_fallback" not in again.details
+    assert again.details["repeats"] == "folded"
+    assert "earlier system" in again.details["repeats_fallback"]
+    assert again.details["repeats_fallback_class"] == "verification"
     assert again.seconds["render"] < 0.5
