@@ -2,6 +2,7 @@
 #   make dataset                 build the default dataset from examples/
 #   make dataset MUTOPIA_ROOT=.. build the real one from a Mutopia checkout
 #   make test                    install what is missing and run the tests
+#   make train-smoke             train a model for a minute on the default dataset
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +20,7 @@ APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
 TEST_APT_PACKAGES := chromium
 DATASET_ARGS ?=
 
-.PHONY: setup system-packages dataset render-corpus test lint clean bench
+.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
@@ -44,12 +45,17 @@ $(STAMPS)/venv: pyproject.toml
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv python3-pip; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train]'
 	@mkdir -p $(STAMPS) && touch $@
 
 dataset: setup
 	$(BIN)/msmd-build dataset $(MUTOPIA_ROOT) --work-dir $(WORK_DIR) --out $(OUT_DIR) \
 		--workers $(WORKERS) $(DATASET_ARGS)
+
+# A minute of training on the default dataset, then the evaluation (runs/smoke/).
+train-smoke: dataset
+	$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model 2018 --context 42 \
+		--time-budget 60 --epoch-pairs 1000 --out runs/smoke
 
 test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench
@@ -60,4 +66,4 @@ lint: setup
 	$(BIN)/ruff format --check msmd_builder tests bench
 
 clean:
-	rm -rf $(WORK_DIR) $(OUT_DIR) .pytest_cache
+	rm -rf $(WORK_DIR) $(OUT_DIR) runs .pytest_cache

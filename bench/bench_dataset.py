@@ -92,9 +92,7 @@ def print_figures(out: Path, wall: float) -> None:
     rss = [p["details"].get("worker_max_rss_mb") for p in pieces]
     rss = [r for r in rss if r]
     if rss:
-        print(
-            f"peak worker memory: {max(rss):.0f} MiB (median {statistics.median(rss):.0f})"
-        )
+        print(f"peak worker memory: {max(rss):.0f} MiB (median {statistics.median(rss):.0f})")
     built = summary["status_counts"].get("ok", 0) + summary["status_counts"].get("degraded", 0)
     for split, shards in summary.get("shards", {}).items():
         size = sum(p["bytes"] for p in shards["parts"].values())

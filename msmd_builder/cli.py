@@ -50,6 +50,14 @@ FORCE_OPTION = click.option(
 )
 
 
+STRICT_REPEATS_OPTION = click.option(
+    "--strict-repeats",
+    is_flag=True,
+    help="Fail a piece whose unfolded performance leaves reading order or whose written "
+    "jump does not read into one playing order, instead of building it in printed "
+    "order (flagged in the report).",
+)
+
 REPEATS_OPTION = click.option(
     "--repeats",
     type=click.Choice(["unfolded", "folded"]),
@@ -143,6 +151,7 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
     "--seed", type=int, default=0, show_default=True, help="Seed of the performance plans."
 )
 @REPEATS_OPTION
+@STRICT_REPEATS_OPTION
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -154,6 +163,7 @@ def corpus_render(
     until: str,
     seed: int,
     repeats: str,
+    strict_repeats: bool,
 ) -> None:
     """Normalize, render, lay out and align the indexed pieces.
 
@@ -176,6 +186,7 @@ def corpus_render(
         until=until,
         seed=seed,
         repeats=repeats,
+        repeats_fallback=not strict_repeats,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)
@@ -342,6 +353,13 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 @click.option(
     "--humanize", is_flag=True, help="Use the humanized recipe (tempo curves, dynamics, pedal)."
 )
+@click.option(
+    "--tempo-robustness",
+    is_flag=True,
+    help="Also render every piece at 0.5, 0.66, 1, 1.33 and 2 times its tempo with the "
+    "held-out soundfont: the test performances of the 2019 paper's tempo-robustness "
+    "evaluation (msmd-build evaluate).",
+)
 @click.option("--keep-audio", is_flag=True, help="Also keep every performance as FLAC.")
 @click.option(
     "--verify-onsets",
@@ -360,6 +378,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 @click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
 @REPEATS_OPTION
+@STRICT_REPEATS_OPTION
 @TIMEOUT_OPTION
 @FORCE_OPTION
 def dataset_command(
@@ -374,12 +393,14 @@ def dataset_command(
     split_files: tuple[Path, ...],
     performance_recipe: Path | None,
     humanize: bool,
+    tempo_robustness: bool,
     keep_audio: bool,
     verify_onsets: str,
     max_shard_mb: int,
     piece_ids: tuple[str, ...],
     limit: int | None,
     repeats: str,
+    strict_repeats: bool,
     timeout_sec: float,
     force: bool,
 ) -> None:
@@ -400,7 +421,7 @@ def dataset_command(
     import yaml
 
     from msmd_builder.corpus import scan_corpus, write_index
-    from msmd_builder.perform import HUMANIZED_RECIPE
+    from msmd_builder.perform import HUMANIZED_RECIPE, TEMPO_ROBUSTNESS_RECIPE
     from msmd_builder.pipeline import BuildSettings, DatasetOptions, WorkDir
 
     wd = WorkDir(work_dir)
@@ -413,8 +434,12 @@ def dataset_command(
     recipe = None
     if performance_recipe is not None:
         recipe = yaml.safe_load(performance_recipe.read_text(encoding="utf-8"))
+    elif humanize and tempo_robustness:
+        raise click.UsageError("--humanize and --tempo-robustness are separate recipes; pick one")
     elif humanize:
         recipe = HUMANIZED_RECIPE.to_dict()
+    elif tempo_robustness:
+        recipe = TEMPO_ROBUSTNESS_RECIPE.to_dict()
     settings = BuildSettings(
         work_dir=str(work_dir.resolve()),
         mutopia_root=str(wd.mutopia_root()),
@@ -426,6 +451,7 @@ def dataset_command(
         keep_audio=keep_audio,
         verify_onsets=verify_onsets,
         repeats=repeats,
+        repeats_fallback=not strict_repeats,
     )
     options = DatasetOptions(
         out_dir=str(out.resolve()),
@@ -685,6 +711,239 @@ def report_command(report_json: Path | None, out: Path | None) -> None:
             )
     page = write_report_html(report_json, out or report_json.parent)
     click.echo(str(page))
+
+
+# --------------------------------------------------------------------------------------
+# Trainer (optional: needs msmd-builder[train], i.e. torch)
+# --------------------------------------------------------------------------------------
+
+_MODEL_CHOICES = ("2018", "2019", "2019-attention")
+_PRECISION_CHOICES = ("auto", "float32", "bfloat16")
+
+
+def _split_dir(split: str, dataset: Path) -> Path:
+    """Resolve a split given by name (a folder of DATASET) or by path."""
+    candidate = Path(split)
+    if candidate.is_dir():
+        return candidate
+    named = dataset / split
+    if named.is_dir():
+        return named
+    raise click.BadParameter(
+        f"no split folder {split!r} and no {named}; run msmd-build dataset first",
+        param_hint="--split",
+    )
+
+
+def _train_log(line: str) -> None:
+    console.print(line, highlight=False)
+
+
+@main.command("train")
+@click.option(
+    "--split",
+    default="bach-only",
+    show_default=True,
+    help="Split to train on: a folder of --dataset (bach-only, all, bach_split, ...) or a path.",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dataset"),
+    show_default=True,
+    help="Output folder of msmd-build dataset.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(_MODEL_CHOICES),
+    default="2018",
+    show_default=True,
+    help="2018: global pooling (Dorfer et al. 2018); 2019: dense layer; "
+    "2019-attention: soft attention over the audio excerpt (Balke et al. 2019).",
+)
+@click.option(
+    "--context",
+    type=click.Choice(["42", "84", "168"]),
+    default="42",
+    show_default=True,
+    help="Audio excerpt length in spectrogram frames (20 per second).",
+)
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "sheet", "audio", "full"]),
+    default="none",
+    show_default=True,
+    help="The 2018 paper's augmentation settings (Table 3 rows).",
+)
+@click.option(
+    "--time-budget",
+    "time_budget_s",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="Stop training after this many seconds (then refine and evaluate).",
+)
+@click.option(
+    "--epoch-pairs",
+    type=click.IntRange(min=100),
+    default=10_000,
+    show_default=True,
+    help="Training pairs per epoch (validation after each).",
+)
+@click.option(
+    "--patience",
+    "patience_epochs",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Epochs without validation gain before the best parameters are restored and the "
+    "learning rate halved (five times, then training stops).",
+)
+@click.option("--max-epochs", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--refine-cca",
+    "refine_cca_pairs",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="Training pairs for the CCA refinement (0: none).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(_PRECISION_CHOICES),
+    default="auto",
+    show_default=True,
+    help="auto: bfloat16 where the CPU has it natively.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-evaluate", is_flag=True, help="Do not evaluate on the test part afterwards.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run folder: checkpoints, metrics.csv/json, learning_curve.png, evaluation.",
+)
+def train_cli(
+    split: str,
+    dataset: Path,
+    model: str,
+    context: str,
+    augment: str,
+    time_budget_s: float | None,
+    epoch_pairs: int,
+    patience_epochs: int,
+    max_epochs: int,
+    refine_cca_pairs: int,
+    precision: str,
+    threads: int,
+    seed: int,
+    no_evaluate: bool,
+    out: Path,
+) -> None:
+    """Train an audio--sheet embedding model on a dataset split.
+
+    \b
+    Trains on the split's train part (the reference performance of each piece,
+    or all of them with --augment audio/full), validates on its valid part
+    after every epoch, keeps best.pt, refines the embedding layer by CCA
+    (refined.pt) and evaluates on the test part: retrieval R@k/MRR/MR at 2,000
+    and 10,000 candidates, piece identification, MRR per tempo ratio (when the
+    dataset was built with --tempo-robustness) and, for the attention model,
+    attention plots.  Example:
+
+    \b
+      msmd-build train --split bach-only --model 2018 --context 42 \\
+          --time-budget 3600 --out runs/2018
+    """
+    from msmd_builder.train.commands import train_command
+
+    result = train_command(
+        _split_dir(split, dataset),
+        out,
+        model=model,
+        context=int(context),
+        augment=augment,
+        time_budget_s=time_budget_s,
+        epoch_pairs=epoch_pairs,
+        patience_epochs=patience_epochs,
+        max_epochs=max_epochs,
+        refine_cca_pairs=refine_cca_pairs,
+        precision=precision,
+        threads=threads,
+        seed=seed,
+        evaluate_after=not no_evaluate,
+        log=_train_log,
+    )
+    click.echo(f"checkpoint {result['checkpoint']}")
+
+
+@main.command("evaluate")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--split",
+    default="bach-only",
+    show_default=True,
+    help="Split to evaluate on: a folder of --dataset or a path.",
+)
+@click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dataset"),
+    show_default=True,
+)
+@click.option(
+    "--part", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True
+)
+@click.option(
+    "--pairs",
+    "n_pairs",
+    default="2000,10000",
+    show_default=True,
+    help="Retrieval candidate counts, comma-separated.",
+)
+@click.option(
+    "--precision", type=click.Choice(_PRECISION_CHOICES), default="auto", show_default=True
+)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: beside the checkpoint].",
+)
+def evaluate_cli(
+    checkpoint: Path,
+    split: str,
+    dataset: Path,
+    part: str,
+    n_pairs: str,
+    precision: str,
+    threads: int,
+    out: Path | None,
+) -> None:
+    """Evaluate a checkpoint (best.pt or refined.pt) on a split.
+
+    Writes evaluation.json and evaluation.md (the 2018 paper's Table 3 layout,
+    piece identification, MRR per tempo ratio) and the plots next to the
+    checkpoint or into --out.
+    """
+    from msmd_builder.train.commands import evaluate_command
+
+    try:
+        sizes = [int(n) for n in n_pairs.split(",") if n.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pairs") from exc
+    evaluate_command(
+        checkpoint,
+        _split_dir(split, dataset),
+        out,
+        part=part,
+        n_pairs=sizes,
+        precision=precision,
+        threads=threads,
+        log=_train_log,
+    )
 
 
 if __name__ == "__main__":

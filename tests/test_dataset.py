@@ -198,3 +198,52 @@ def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_pa
         assert browser.errors == []
     print(f"screenshots: {viewer_shot} {report_shot}")
     assert viewer_shot.stat().st_size > 10_000 and report_shot.stat().st_size > 10_000
+
+
+def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
+    """``msmd-build train`` reads the shards, writes a run folder, evaluates on the test part."""
+    pytest.importorskip("torch")
+    root, _, _ = built
+    run = tmp_path / "run"
+    common = ["--dataset", str(root / "out"), "--split", "all", "--threads", "1"]
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            *common,
+            "--epoch-pairs",
+            "200",
+            "--max-epochs",
+            "1",
+            "--refine-cca",
+            "300",
+            "--out",
+            str(run),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert {"best.pt", "refined.pt", "metrics.csv", "learning_curve.png", "evaluation.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    report = json.loads((run / "evaluation.json").read_text())
+    manifest = json.loads((root / "out" / "all" / "manifest.json").read_text())
+    assert report["test_pieces"] == [p["piece_id"] for p in manifest["parts"]["test"]["pieces"]]
+    assert report["retrieval"]["2000"]["random"]["n"] == min(2000, report["test_pairs"])
+
+    again = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(run / "best.pt"),
+            *common,
+            "--pairs",
+            "100",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert "| audio-to-sheet |" in (tmp_path / "ev" / "evaluation.md").read_text()
+
+    missing = CliRunner().invoke(main, ["train", "--dataset", str(tmp_path), "--out", str(run)])
+    assert missing.exit_code == 2 and "run msmd-build dataset first" in missing.output
