@@ -22,6 +22,7 @@ from msmd_builder import __version__
 from msmd_builder.cache import atomic_write_json
 from msmd_builder.errors import MsmdError
 from msmd_builder.render import DEFAULT_TIMEOUT_SEC
+from msmd_builder.train import CONTEXTS, MODEL_NAMES, PRECISIONS  # constants only, no torch
 
 __all__ = ["main"]
 
@@ -717,8 +718,25 @@ def report_command(report_json: Path | None, out: Path | None) -> None:
 # Trainer (optional: needs msmd-builder[train], i.e. torch)
 # --------------------------------------------------------------------------------------
 
-_MODEL_CHOICES = ("2018", "2019", "2019-attention")
-_PRECISION_CHOICES = ("auto", "float32", "bfloat16")
+DATASET_OPTION = click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dataset"),
+    show_default=True,
+    help="Output folder of msmd-build dataset.",
+)
+
+PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: bfloat16 where the CPU has it natively.",
+)
+
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)
 
 
 def _split_dir(split: str, dataset: Path) -> Path:
@@ -746,16 +764,10 @@ def _train_log(line: str) -> None:
     show_default=True,
     help="Split to train on: a folder of --dataset (bach-only, all, bach_split, ...) or a path.",
 )
-@click.option(
-    "--dataset",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dataset"),
-    show_default=True,
-    help="Output folder of msmd-build dataset.",
-)
+@DATASET_OPTION
 @click.option(
     "--model",
-    type=click.Choice(_MODEL_CHOICES),
+    type=click.Choice(MODEL_NAMES),
     default="2018",
     show_default=True,
     help="2018: global pooling (Dorfer et al. 2018); 2019: dense layer; "
@@ -763,7 +775,7 @@ def _train_log(line: str) -> None:
 )
 @click.option(
     "--context",
-    type=click.Choice(["42", "84", "168"]),
+    type=click.Choice([str(c) for c in CONTEXTS]),
     default="42",
     show_default=True,
     help="Audio excerpt length in spectrogram frames (20 per second).",
@@ -807,16 +819,8 @@ def _train_log(line: str) -> None:
     show_default=True,
     help="Training pairs for the CCA refinement (0: none).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(_PRECISION_CHOICES),
-    default="auto",
-    show_default=True,
-    help="auto: bfloat16 where the CPU has it natively.",
-)
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
-)
+@PRECISION_OPTION
+@THREADS_OPTION
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-evaluate", is_flag=True, help="Do not evaluate on the test part afterwards.")
 @click.option(
@@ -887,12 +891,7 @@ def train_cli(
     show_default=True,
     help="Split to evaluate on: a folder of --dataset or a path.",
 )
-@click.option(
-    "--dataset",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dataset"),
-    show_default=True,
-)
+@DATASET_OPTION
 @click.option(
     "--part", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True
 )
@@ -903,10 +902,8 @@ def train_cli(
     show_default=True,
     help="Retrieval candidate counts, comma-separated.",
 )
-@click.option(
-    "--precision", type=click.Choice(_PRECISION_CHOICES), default="auto", show_default=True
-)
-@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@PRECISION_OPTION
+@THREADS_OPTION
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
