@@ -9,6 +9,8 @@ the same small contract.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,18 @@ class PerformanceRecord:
     events: np.ndarray
     onset_frame: np.ndarray
     duration_sec: float
+
+    @classmethod
+    def from_performance(cls, data: Mapping[str, Any]) -> PerformanceRecord:
+        """Build a record from :func:`msmd_builder.perform.load_performance` output."""
+        return cls(
+            performance_id=str(data["performance_id"]),
+            plan=json.loads(data["plan_json"]),
+            spectrogram=np.ascontiguousarray(data["spectrogram"], dtype=np.float32),
+            events=data["events"],
+            onset_frame=np.asarray(data["onset_frame"], dtype=np.int64),
+            duration_sec=float(data["duration_sec"]),
+        )
 
 
 @dataclass(frozen=True)

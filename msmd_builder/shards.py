@@ -262,7 +262,9 @@ def _load(inputs: _PieceInputs) -> PieceRecord:
     with np.load(folder / "align" / "alignment.npz", allow_pickle=False) as data:
         performed = data["performed"]
     performances = []
-    for performance_id, file_name, key in inputs.performances:
+    # The file's own performance id is perform.json's: its cache key (checked below)
+    # covers the plan that names it.
+    for _, file_name, key in inputs.performances:
         relative = f"pieces/{piece_id}/perform/{file_name}"
         try:
             data = load_performance(folder / "perform" / file_name)
@@ -278,16 +280,7 @@ def _load(inputs: _PieceInputs) -> PieceRecord:
             raise NotBuiltError(
                 piece_id, f"{relative} is stale (its events do not match align/alignment.npz)"
             )
-        performances.append(
-            PerformanceRecord(
-                performance_id=performance_id,
-                plan=json.loads(data["plan_json"]),
-                spectrogram=np.ascontiguousarray(data["spectrogram"], dtype=np.float32),
-                events=data["events"],
-                onset_frame=np.asarray(data["onset_frame"], dtype=np.int64),
-                duration_sec=float(data["duration_sec"]),
-            )
-        )
+        performances.append(PerformanceRecord.from_performance(data))
     return PieceRecord(
         piece_id=piece_id,
         metadata=inputs.metadata,

@@ -20,7 +20,7 @@ import numpy as np
 from msmd_builder.errors import ConfigError
 from msmd_builder.records import PerformanceRecord, PieceRecord
 
-__all__ = ["load_split", "piece_from_work_dir", "performance_record", "PARTS"]
+__all__ = ["load_split", "piece_from_work_dir", "PARTS"]
 
 #: The parts of a split, as the shard writer names them.
 PARTS = ("train", "valid", "test")
@@ -50,18 +50,6 @@ def load_split(
     with open_split(split_dir) as split:
         available = set(split.parts)
         return {part: list(split.iter_pieces(part)) if part in available else [] for part in parts}
-
-
-def performance_record(data: dict) -> PerformanceRecord:
-    """Turn :func:`msmd_builder.perform.load_performance` output into a record."""
-    return PerformanceRecord(
-        performance_id=str(data["performance_id"]),
-        plan=json.loads(data["plan_json"]),
-        spectrogram=np.asarray(data["spectrogram"], dtype=np.float32),
-        events=data["events"],
-        onset_frame=np.asarray(data["onset_frame"], dtype=np.int64),
-        duration_sec=float(data["duration_sec"]),
-    )
 
 
 def piece_from_work_dir(
@@ -104,7 +92,9 @@ def piece_from_work_dir(
         performed = alignment["performed"]
     if performance_files is None:
         performance_files = _default_performances(root / "perform", role)
-    performances = [performance_record(load_performance(p)) for p in performance_files]
+    performances = [
+        PerformanceRecord.from_performance(load_performance(p)) for p in performance_files
+    ]
     return PieceRecord(
         piece_id=root.name,
         metadata={},
