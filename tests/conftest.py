@@ -22,6 +22,19 @@ def mutopia_root() -> Path | None:
     return None
 
 
+def build_through_align(root: Path, piece_id: str, work: Path, **settings):
+    """Run one piece of the Mutopia-like tree at ``root`` through the align stage."""
+    from msmd_builder.corpus import find_piece, scan_corpus
+    from msmd_builder.pipeline import BuildSettings, process_piece
+
+    entry = find_piece(scan_corpus(root), piece_id)
+    assert entry is not None, piece_id
+    build_settings = BuildSettings(
+        work_dir=str(work), mutopia_root=str(root), until="align", **settings
+    )
+    return process_piece(entry, build_settings)
+
+
 @pytest.fixture
 def real_mutopia() -> Path:
     root = mutopia_root()

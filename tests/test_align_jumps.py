@@ -137,20 +137,14 @@ def test_jumps_that_do_not_read_reliably_fail_the_piece(make_piece, tmp_path):
 
 def test_a_jump_that_does_not_read_falls_back_to_printed_order(make_piece, tmp_path):
     """The build performs such a piece as printed (MSMD's reading), flagged; strict, it fails."""
-    from msmd_builder.corpus import find_piece, scan_corpus
-    from msmd_builder.pipeline import BuildSettings, process_piece
+    from tests.conftest import build_through_align
     from tests.test_dask import HEADER
 
     music = rf"""{{ {SEGNO} c'1 | {SEGNO} d'1 | e'1_\markup {{ D.S. }} \bar "|." }}"""
     root, _ = make_piece("twosegni", HEADER + score(music))
-    entry = find_piece(scan_corpus(root), "TestC__Op1__twosegni")
-    assert entry is not None
 
     def build(**kwargs):
-        settings = BuildSettings(
-            work_dir=str(tmp_path / "work"), mutopia_root=str(root), until="align", **kwargs
-        )
-        return process_piece(entry, settings)
+        return build_through_align(root, "TestC__Op1__twosegni", tmp_path / "work", **kwargs)
 
     strict = build(repeats_fallback=False)
     assert (strict.status, strict.error_class) == ("failed", "not-unrollable")

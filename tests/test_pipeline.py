@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from msmd_builder.cli import main
-from tests.conftest import EXAMPLES_ROOT
+from tests.conftest import EXAMPLES_ROOT, build_through_align
 
 
 @pytest.fixture(scope="module")
@@ -112,18 +112,11 @@ def test_view_draws_coloured_overlays(examples_work):
 @pytest.mark.corpus
 def test_out_of_step_repeat_falls_back_to_printed_order(real_mutopia, tmp_path):
     """The Goldberg aria's source repeats some voices only; unfolded, the hands drift apart."""
-    from msmd_builder.corpus import find_piece, scan_corpus
-    from msmd_builder.pipeline import BuildSettings, process_piece
-
-    root = real_mutopia
-    entry = find_piece(scan_corpus(root), "BachJS__BWV988__bwv-988-aria")
-    assert entry is not None
 
     def build(**kwargs):
-        settings = BuildSettings(
-            work_dir=str(tmp_path / "work"), mutopia_root=str(root), until="align", **kwargs
+        return build_through_align(
+            real_mutopia, "BachJS__BWV988__bwv-988-aria", tmp_path / "work", **kwargs
         )
-        return process_piece(entry, settings)
 
     strict = build(repeats_fallback=False)
     assert (strict.status, strict.error_class) == ("failed", "verification")
