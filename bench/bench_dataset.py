@@ -124,7 +124,8 @@ def main() -> None:
     extra = [arg for f in args.split_file for arg in ("--split-file", f)]
 
     if args.speedup_sample:
-        from msmd_builder.corpus import scan_corpus, select_keyboard
+        from msmd_builder.stages.corpus.index import select_keyboard
+        from msmd_builder.stages.corpus.scan import scan_corpus
 
         ids = sorted(e.piece_id for e in select_keyboard(scan_corpus(Path(args.mutopia_root))))
         sample = random.Random(0).sample(ids, args.speedup_sample)

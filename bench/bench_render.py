@@ -25,8 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from msmd_builder.corpus import scan_corpus, select_keyboard, write_index  # noqa: E402
-from msmd_builder.pipeline import BuildSettings, run_pieces, write_report  # noqa: E402
+from msmd_builder.pipeline.report import write_report
+from msmd_builder.pipeline.run import run_pieces
+from msmd_builder.pipeline.settings import BuildSettings  # noqa: E402
+from msmd_builder.stages.corpus.index import select_keyboard, write_index
+from msmd_builder.stages.corpus.scan import scan_corpus  # noqa: E402
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import tracemalloc
 
 import numpy as np
 
-from msmd_builder.spectrogram import compute_spectrogram, msmd_filterbank
-from msmd_builder.units import SAMPLE_RATE
+from msmd_builder.core.units import SAMPLE_RATE
+from msmd_builder.stages.perform.spectrogram import compute_spectrogram, msmd_filterbank
 
 
 def main() -> None:

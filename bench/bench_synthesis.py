@@ -36,18 +36,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from msmd_builder.errors import ToolNotFoundError  # noqa: E402
-from msmd_builder.perform import (  # noqa: E402
+from msmd_builder.core.errors import ToolNotFoundError  # noqa: E402
+from msmd_builder.core.tables import empty_performed_events  # noqa: E402
+from msmd_builder.core.units import SAMPLE_RATE  # noqa: E402
+from msmd_builder.stages.perform.fluidsynth import (
     SoundfontCache,
     SynthSettings,
     fluidsynth_version,
-    snap_to_render_grid,
     synthesize,
-    verify_onsets,
 )
-from msmd_builder.soundfonts import load_soundfonts, locate  # noqa: E402
-from msmd_builder.tables import empty_performed_events  # noqa: E402
-from msmd_builder.units import SAMPLE_RATE  # noqa: E402
+from msmd_builder.stages.perform.onsets import verify_onsets
+from msmd_builder.stages.perform.realize import snap_to_render_grid
+from msmd_builder.stages.perform.soundfonts import load_soundfonts, locate  # noqa: E402
 
 
 def dense_texture(minutes: float) -> np.ndarray:

@@ -15,6 +15,17 @@
 %%
 %% Units: positions in PDF points (1/72 in), origin at the page's top-left
 %% corner, y growing downwards; moments in whole notes as exact rationals.
+%%
+%% Every table starts with a format line, "#msmd-builder/<table>" TAB version,
+%% then the tab-separated column names; msmd_builder/lilypond/logs.py holds the
+%% same names and version as constants, and a test pins the two together.
+
+#(define msmd-tables-version 1)
+
+#(define (msmd-table-header port table columns)
+   "Write the format line of TABLE and its header row COLUMNS (a list of strings) to PORT."
+   (format port "#msmd-builder/~a\t~a\n~a\n" table msmd-tables-version
+           (string-join columns "\t")))
 
 #(define msmd-layout-score-index -1)
 #(define msmd-midi-score-index -1)
@@ -72,7 +83,8 @@ moment for marks at a bar line; \"\" when unknown."
    (if (not msmd-marks-port)
        (begin
          (set! msmd-marks-port (open-output-file (msmd-output-file ".msmd-marks.tsv")))
-         (display "score\tmoment_main\tgrob\ttext\tend_main\n" msmd-marks-port)))
+         (msmd-table-header msmd-marks-port "marks"
+                            '("score" "moment_main" "grob" "text" "end_main"))))
    (format msmd-marks-port "~a\t~a\t~a\t~a\t~a\n"
            score
            (msmd-rational (ly:moment-main (ly:context-current-moment context)))
@@ -199,8 +211,9 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
      (if (not msmd-performed-port)
          (begin
            (set! msmd-performed-port (open-output-file (msmd-output-file ".msmd-performed.tsv")))
-           (display "score\tevent_id\tmoment_main\tmoment_grace\tpitch\tduration_whole\tmeasured_repeat\tsource\n"
-                    msmd-performed-port)))
+           (msmd-table-header msmd-performed-port "performed"
+                              '("score" "event_id" "moment_main" "moment_grace" "pitch"
+                                "duration_whole" "measured_repeat" "source"))))
      (force-output msmd-performed-port))))
 
 %% Page layout: from system-relative extents to page positions.
@@ -268,7 +281,8 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
                          (hashq-set! staves-of sys (cons piece (hashq-ref staves-of sys '())))))))
              pieces)))
         msmd-pending-staves)
-       (display "system\tpage\tstaves\tx0_pt\ty0_pt\tx1_pt\ty1_pt\tstaff_y_pt\n" systems-port)
+       (msmd-table-header systems-port "systems"
+                          '("system" "page" "staves" "x0_pt" "y0_pt" "x1_pt" "y1_pt" "staff_y_pt"))
        (for-each
         (lambda (sys)
           (let* ((info (hashq-ref systems sys))
@@ -297,10 +311,10 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
             (if (ly:grob? right) (hashq-set! tied-heads right #t))))
         msmd-pending-ties)
        ;; Noteheads.
-       (display (string-append
-                 "score\tevent_id\tpage\tsystem\tstaff\tx0_pt\ty0_pt\tx1_pt\ty1_pt\t"
-                 "pitch\tmoment_main\tmoment_grace\tduration_whole\ttied\tvisible\tsource\n")
-                heads-port)
+       (msmd-table-header heads-port "noteheads"
+                          '("score" "event_id" "page" "system" "staff" "x0_pt" "y0_pt" "x1_pt"
+                            "y1_pt" "pitch" "moment_main" "moment_grace" "duration_whole" "tied"
+                            "visible" "source"))
        (for-each
         (lambda (entry)
           (let* ((score (car entry))

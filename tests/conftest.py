@@ -9,6 +9,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_ROOT = REPO_ROOT / "examples"
+RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
 def mutopia_root() -> Path | None:
@@ -22,17 +23,19 @@ def mutopia_root() -> Path | None:
     return None
 
 
-def build_through_align(root: Path, piece_id: str, work: Path, **settings):
-    """Run one piece of the Mutopia-like tree at ``root`` through the align stage."""
-    from msmd_builder.corpus import find_piece, scan_corpus
-    from msmd_builder.pipeline import BuildSettings, process_piece
+def build_through_align(root: Path, piece_id: str, work: Path, **options):
+    """Run one piece of the Mutopia-like tree at ``root`` through the align stage.
+
+    ``options`` are those of :func:`msmd_builder.pipeline.settings.build_settings`.
+    """
+    from msmd_builder.pipeline.run import process_piece
+    from msmd_builder.pipeline.settings import build_settings
+    from msmd_builder.stages.corpus.index import find_piece
+    from msmd_builder.stages.corpus.scan import scan_corpus
 
     entry = find_piece(scan_corpus(root), piece_id)
     assert entry is not None, piece_id
-    build_settings = BuildSettings(
-        work_dir=str(work), mutopia_root=str(root), until="align", **settings
-    )
-    return process_piece(entry, build_settings)
+    return process_piece(entry, build_settings(work, root, until="align", **options))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from msmd_builder.errors import ToolNotFoundError
+from msmd_builder.core.errors import ToolNotFoundError
 
 __all__ = ["MODEL_NAMES", "CONTEXTS", "PRECISIONS", "require_torch"]
 

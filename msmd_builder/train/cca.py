@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from msmd_builder.errors import ConfigError
+from msmd_builder.core.errors import ConfigError
 
 __all__ = ["CCAProjection", "fit_cca", "inverse_sqrt"]
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from msmd_builder.errors import ConfigError
+from msmd_builder.core.errors import ConfigError
 from msmd_builder.train import CONTEXTS, MODEL_NAMES, PRECISIONS, require_torch
 
 __all__ = [

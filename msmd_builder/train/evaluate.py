@@ -35,16 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from msmd_builder.cache import atomic_path
-from msmd_builder.errors import ConfigError
-from msmd_builder.pairs import (
+from msmd_builder.core.cache import atomic_path
+from msmd_builder.core.errors import ConfigError
+from msmd_builder.core.records import PerformanceRecord, PieceRecord
+from msmd_builder.dataset.pairs import (
     PairPool,
     PairSettings,
     evenly_spaced,
     evenly_spaced_excerpts,
     evenly_spaced_snippets,
 )
-from msmd_builder.records import PerformanceRecord, PieceRecord
 from msmd_builder.train.loop import embed_pairs
 from msmd_builder.train.metrics import (
     entropy,

@@ -38,16 +38,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from msmd_builder.cache import atomic_path
-from msmd_builder.errors import ConfigError
-from msmd_builder.pairs import (
+from msmd_builder.core.cache import atomic_path
+from msmd_builder.core.errors import ConfigError
+from msmd_builder.core.records import PieceRecord
+from msmd_builder.dataset.pairs import (
     NO_SHEET_AUGMENTATION,
     PairPool,
     PairSettings,
     SheetAugmentation,
     evenly_spaced,
 )
-from msmd_builder.records import PieceRecord
 from msmd_builder.train.cca import fit_cca
 from msmd_builder.train.loss import ranking_loss
 from msmd_builder.train.metrics import retrieval_metrics, retrieval_ranks

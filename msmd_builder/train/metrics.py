@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from msmd_builder.errors import ConfigError
+from msmd_builder.core.errors import ConfigError
 
 __all__ = [
     "RECALL_AT",

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from msmd_builder.errors import ConfigError
-from msmd_builder.pairs import CONTEXT_FRAMES, N_BINS, SNIPPET_SHAPE
+from msmd_builder.core.errors import ConfigError
+from msmd_builder.dataset.pairs import CONTEXT_FRAMES, N_BINS, SNIPPET_SHAPE
 from msmd_builder.train import MODEL_NAMES, PRECISIONS
 
 __all__ = [

@@ -1,0 +1,96 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from msmd_builder.stages.render import DEFAULT_TIMEOUT_SEC
+from msmd_builder.train import PRECISIONS  # constants only, no torch
+
+__all__ = [
+    "WORK_DIR_OPTION",
+    "TIMEOUT_OPTION",
+    "FORCE_OPTION",
+    "STRICT_REPEATS_OPTION",
+    "REPEATS_OPTION",
+    "REPORT_OPTION",
+    "DATASET_OPTION",
+    "PRECISION_OPTION",
+    "THREADS_OPTION",
+]
+
+
+WORK_DIR_OPTION = click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("work"),
+    show_default=True,
+    help="Build work directory (index, per-piece outputs, reports).",
+)
+
+
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    "timeout_sec",
+    type=float,
+    default=DEFAULT_TIMEOUT_SEC,
+    show_default=True,
+    help="Per-piece LilyPond time limit, seconds; a hang past it is killed and reported.",
+)
+
+
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Ignore cached results and redo every stage."
+)
+
+
+STRICT_REPEATS_OPTION = click.option(
+    "--strict-repeats",
+    is_flag=True,
+    help="Fail a piece whose unfolded performance leaves reading order or whose written "
+    "jump does not read into one playing order, instead of building it in printed "
+    "order (flagged in the report).",
+)
+
+
+REPEATS_OPTION = click.option(
+    "--repeats",
+    type=click.Choice(["unfolded", "folded"]),
+    default="unfolded",
+    show_default=True,
+    help="MIDI playing order: repeats unfolded as performed, or folded in printed order "
+    "(each notehead once, as MSMD's MIDI).",
+)
+
+
+REPORT_OPTION = click.option(
+    "--report",
+    "report_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A build report (report.json): only pieces that built are used, failures are named.",
+)
+
+
+DATASET_OPTION = click.option(
+    "--dataset",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dataset"),
+    show_default=True,
+    help="Output folder of msmd-build dataset.",
+)
+
+
+PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: bfloat16 where the CPU has it natively.",
+)
+
+
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)

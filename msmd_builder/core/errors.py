@@ -1,0 +1,208 @@
+"""Exception hierarchy: one root, one subclass per failure kind.
+
+Per-piece failures derive from :class:`PieceError` and carry a short, stable
+``error_class`` string that build reports group by.  Anything that is not a
+property of one piece (a missing binary, a bad option) derives from
+:class:`MsmdError` directly and stops the run.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MsmdError",
+    "ToolNotFoundError",
+    "ConfigError",
+    "FormatError",
+    "PieceError",
+    "SourceEncodingError",
+    "MissingIncludeError",
+    "ConvertLyError",
+    "LilyPondSyntaxError",
+    "SchemeError",
+    "LilyPondCrash",
+    "LilyPondTimeout",
+    "NoOutputError",
+    "LilyPondError",
+    "NothingToAlignError",
+    "NotUnrollableError",
+    "VerificationError",
+    "SynthesisError",
+    "ReadingOrderError",
+    "NotBuiltError",
+    "WorkerLostError",
+    "ERROR_CLASSES",
+]
+
+
+class MsmdError(Exception):
+    """Root of every error raised by msmd-builder."""
+
+
+class ToolNotFoundError(MsmdError):
+    """A required program or data file (LilyPond, a soundfont) is missing."""
+
+
+class ConfigError(MsmdError):
+    """An option or settings value is invalid."""
+
+
+class FormatError(MsmdError):
+    """A file is not of the expected format or version, or is damaged (truncated, tampered)."""
+
+
+class PieceError(MsmdError):
+    """A failure confined to one piece; the build records it and goes on.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, in one or two lines.
+    detail : str, optional
+        Supporting text, typically the relevant lines of LilyPond's log.
+    """
+
+    error_class = "piece-error"
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the error as a JSON-serialisable record."""
+        return {"error_class": self.error_class, "message": self.message, "detail": self.detail}
+
+
+class SourceEncodingError(PieceError):
+    """A source file is not valid UTF-8 (nor a declared or recognisable legacy encoding)."""
+
+    error_class = "encoding"
+
+
+class MissingIncludeError(PieceError):
+    r"""An ``\include`` names a file that does not exist."""
+
+    error_class = "missing-include"
+
+
+class ConvertLyError(PieceError):
+    """``convert-ly`` crashed or refused to upgrade a file."""
+
+    error_class = "convert-ly"
+
+
+class LilyPondError(PieceError):
+    """LilyPond reported errors and produced no usable output."""
+
+    error_class = "lilypond-error"
+
+
+class LilyPondSyntaxError(LilyPondError):
+    """LilyPond's parser rejected the input."""
+
+    error_class = "syntax"
+
+
+class SchemeError(LilyPondError):
+    """Embedded Scheme code failed (unbound variable, wrong type, removed function)."""
+
+    error_class = "scheme"
+
+
+class LilyPondCrash(LilyPondError):
+    """LilyPond died from a signal or an internal failure (segfault, abort)."""
+
+    error_class = "crash"
+
+
+class LilyPondTimeout(LilyPondError):
+    """LilyPond ran past the per-piece time limit and was killed."""
+
+    error_class = "timeout"
+
+
+class NoOutputError(LilyPondError):
+    """LilyPond ran but wrote no PDF or no MIDI (header-only or MIDI-only files)."""
+
+    error_class = "no-output"
+
+
+class NothingToAlignError(PieceError):
+    """The piece rendered but has no noteheads or no performed notes to link."""
+
+    error_class = "nothing-to-align"
+
+
+class NotUnrollableError(PieceError):
+    """Jumps (D.C., D.S., Coda) could not be read reliably into a playing order."""
+
+    error_class = "not-unrollable"
+
+
+class VerificationError(PieceError):
+    """A built-in consistency check on the piece's geometry or alignment failed."""
+
+    error_class = "verification"
+
+
+class ReadingOrderError(VerificationError):
+    """Performed notes go back in the printed music where no repeat or jump explains it.
+
+    The typical cause is a repeat written in some voices only: LilyPond then
+    unfolds those voices and plays the others straight on, out of step.
+    """
+
+
+class SynthesisError(PieceError):
+    """FluidSynth could not render a performance."""
+
+    error_class = "synthesis"
+
+
+class NotBuiltError(PieceError):
+    """A piece lacks an output of an earlier stage (or has a stale one).
+
+    Parameters
+    ----------
+    piece_id : str
+        The piece.
+    reason : str
+        What is missing, with paths relative to the work directory (so the
+        text is the same wherever the work directory lies).
+    """
+
+    error_class = "not-built"
+
+    def __init__(self, piece_id: str, reason: str) -> None:
+        super().__init__(f"{piece_id} is not built: {reason}")
+        self.piece_id = piece_id
+        self.reason = reason
+
+
+class WorkerLostError(PieceError):
+    """The process building the piece died (killed, out of memory) or its cluster task was lost."""
+
+    error_class = "worker-lost"
+
+
+ERROR_CLASSES: dict[str, type[PieceError]] = {
+    cls.error_class: cls
+    for cls in (
+        PieceError,
+        SourceEncodingError,
+        MissingIncludeError,
+        ConvertLyError,
+        LilyPondError,
+        LilyPondSyntaxError,
+        SchemeError,
+        LilyPondCrash,
+        LilyPondTimeout,
+        NoOutputError,
+        NothingToAlignError,
+        NotUnrollableError,
+        VerificationError,
+        SynthesisError,
+        NotBuiltError,
+        WorkerLostError,
+    )
+}

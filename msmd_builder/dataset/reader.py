@@ -1,0 +1,211 @@
+"""Reading shards: needs only h5py and numpy."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from msmd_builder.core.errors import ConfigError, VerificationError
+from msmd_builder.core.records import PerformanceRecord, PieceRecord
+from msmd_builder.dataset.manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    Manifest,
+    piece_checksum,
+)
+
+__all__ = ["ShardReader", "SplitReader", "open_shard", "open_split"]
+
+
+def _read_piece_group(group: h5py.Group) -> PieceRecord:
+    performances = []
+    for performance_id in group.attrs["performance_ids"]:
+        sub = group["performances"][str(performance_id)]
+        performances.append(
+            PerformanceRecord(
+                performance_id=str(sub.attrs["performance_id"]),
+                plan=json.loads(sub.attrs["plan_json"]),
+                spectrogram=sub["spectrogram"][()],
+                events=sub["events"][()],
+                onset_frame=sub["onset_frame"][()],
+                duration_sec=float(sub.attrs["duration_sec"]),
+            )
+        )
+    page_keys = group["page_keys"][()]
+    return PieceRecord(
+        piece_id=str(group.attrs["piece_id"]),
+        metadata=json.loads(group.attrs["metadata_json"]),
+        page_keys=page_keys,
+        pages=[group["pages"][f"{i:04d}"][()] for i in range(len(page_keys))],
+        systems=group["systems"][()],
+        noteheads=group["noteheads"][()],
+        performed=group["performed"][()],
+        performances=performances,
+    )
+
+
+class ShardReader:
+    """One open shard file; use as a context manager or call :meth:`close`.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``<part>-NNNNN.h5`` file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not a shard of a known format version.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r")
+        attrs = self._file.attrs
+        if attrs.get("format_name") != FORMAT_NAME:
+            self._file.close()
+            raise ConfigError(f"{self.path} is not a {FORMAT_NAME} file")
+        if int(attrs.get("format_version", -1)) != FORMAT_VERSION:
+            version = attrs.get("format_version")
+            self._file.close()
+            raise ConfigError(
+                f"{self.path} has format_version {version}, expected {FORMAT_VERSION}"
+            )
+        self.split = str(attrs["split"])
+        self.part = str(attrs["part"])
+        self.role = str(attrs["role"])
+        self.shard_index = int(attrs["shard_index"])
+        self.build_info: dict[str, Any] = json.loads(attrs["build_info_json"])
+        self.piece_ids: tuple[str, ...] = tuple(str(p) for p in attrs["piece_ids"])
+
+    @property
+    def file(self) -> h5py.File:
+        """The open :class:`h5py.File`, for reading parts of datasets without loading a piece."""
+        return self._file
+
+    def read_piece(self, piece_id: str) -> PieceRecord:
+        """Return one piece, every array as written."""
+        if piece_id not in self.piece_ids:
+            raise KeyError(f"{self.path.name} has no piece {piece_id!r}")
+        return _read_piece_group(self._file["pieces"][piece_id])
+
+    def iter_pieces(self) -> Iterator[PieceRecord]:
+        """Yield the pieces in stored order."""
+        for piece_id in self.piece_ids:
+            yield self.read_piece(piece_id)
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file.id.valid:
+            self._file.close()
+
+    def __enter__(self) -> ShardReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SplitReader:
+    """A written split: its manifest and lazily opened shards.
+
+    Use as a context manager or call :meth:`close`; :func:`open_split` makes one.
+
+    Parameters
+    ----------
+    split_dir : path-like
+        ``<out_dir>/<split>``.
+    manifest : Manifest
+        Its ``manifest.json``.
+    """
+
+    def __init__(self, split_dir: str | os.PathLike[str], manifest: Manifest) -> None:
+        self.split_dir = Path(split_dir)
+        self.manifest = manifest
+        self._shards: dict[str, ShardReader] = {}
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """Part names in manifest order."""
+        return tuple(p.name for p in self.manifest.parts)
+
+    def piece_ids(self, part: str) -> tuple[str, ...]:
+        """Written pieces of a part, in split order."""
+        return tuple(p.piece_id for p in self.manifest.part(part).pieces)
+
+    def shard(self, file_name: str) -> ShardReader:
+        """Return the open reader of one of the split's files (opened on first use)."""
+        if file_name not in self._shards:
+            self._shards[file_name] = ShardReader(self.split_dir / file_name)
+        return self._shards[file_name]
+
+    def read_piece(self, part: str, piece_id: str, *, verify: bool = False) -> PieceRecord:
+        """Return one piece of a part.
+
+        Parameters
+        ----------
+        part, piece_id : str
+            Where and what.
+        verify : bool, optional
+            Recompute :func:`piece_checksum` and compare it with the manifest.
+
+        Raises
+        ------
+        KeyError
+            If the part or the piece is not in the manifest.
+        VerificationError
+            If ``verify`` and the content differs from what the manifest recorded.
+        """
+        summary = self.manifest.part(part).piece(piece_id)
+        record = self.shard(summary.file).read_piece(piece_id)
+        if verify and piece_checksum(record) != summary.content_sha256:
+            raise VerificationError(
+                f"{piece_id} in {summary.file}: content differs from the manifest's checksum"
+            )
+        return record
+
+    def iter_pieces(self, part: str, *, verify: bool = False) -> Iterator[PieceRecord]:
+        """Yield the pieces of a part in split order."""
+        for piece_id in self.piece_ids(part):
+            yield self.read_piece(part, piece_id, verify=verify)
+
+    def close(self) -> None:
+        """Close every opened shard."""
+        for reader in self._shards.values():
+            reader.close()
+        self._shards.clear()
+
+    def __enter__(self) -> SplitReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_shard(path: str | os.PathLike[str]) -> ShardReader:
+    """Open one shard file for reading."""
+    return ShardReader(path)
+
+
+def open_split(split_dir: str | os.PathLike[str]) -> SplitReader:
+    """Open a written split (``<out_dir>/<split>``) by its manifest.
+
+    Raises
+    ------
+    ConfigError
+        If the directory has no manifest -- the split was never written or its
+        write did not finish -- or the manifest is of another format.
+    """
+    folder = Path(split_dir)
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} does not exist: the split was not written or its writing did not finish"
+        )
+    return SplitReader(folder, Manifest.load(path))

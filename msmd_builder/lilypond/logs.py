@@ -1,0 +1,318 @@
+"""Readers of the tables our LilyPond hooks write beside each PDF (``lilypond_patches/``).
+
+One LilyPond run of a piece writes, per PDF (book) ``<stem>``:
+
+=================================  ======================================================
+``<stem>.msmd-noteheads.tsv``      one row per notehead (:data:`NOTEHEAD_COLUMNS`)
+``<stem>.msmd-systems.tsv``        one row per system, all its staves (:data:`SYSTEM_COLUMNS`)
+=================================  ======================================================
+
+and, once per file, ``<stem>.msmd-performed.tsv`` (every note event the MIDI
+plays, in playing order; :data:`PERFORMED_COLUMNS`) and ``<stem>.msmd-marks.tsv``
+(texts, scripts and segno/coda signs where jumps are written; :data:`MARK_COLUMNS`).
+
+Every table starts with a format line ``#msmd-builder/<table>`` TAB
+:data:`TABLES_VERSION`, then its header row.  The column names and the version
+are written in Scheme (``msmd-geometry.ily``) and read here by name; these
+constants are the one Python copy, checked against every file read and pinned
+against the hooks' source by a test.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from msmd_builder.core.errors import ToolNotFoundError
+from msmd_builder.core.tables import NOTEHEAD_DTYPE, SYSTEM_DTYPE
+
+__all__ = [
+    "TABLES_VERSION",
+    "NOTEHEAD_COLUMNS",
+    "SYSTEM_COLUMNS",
+    "PERFORMED_COLUMNS",
+    "MARK_COLUMNS",
+    "TABLE_COLUMNS",
+    "noteheads_file",
+    "systems_file",
+    "parse_source",
+    "read_table",
+    "read_noteheads_tsv",
+    "read_systems_tsv",
+    "LoggedEvent",
+    "read_performed_log",
+    "Mark",
+    "read_marks",
+]
+
+#: Version of the hook tables' layout (``msmd-tables-version`` in ``msmd-geometry.ily``).
+TABLES_VERSION = 1
+
+#: Columns of ``*.msmd-noteheads.tsv``.
+NOTEHEAD_COLUMNS: tuple[str, ...] = (
+    "score",
+    "event_id",
+    "page",
+    "system",
+    "staff",
+    "x0_pt",
+    "y0_pt",
+    "x1_pt",
+    "y1_pt",
+    "pitch",
+    "moment_main",
+    "moment_grace",
+    "duration_whole",
+    "tied",
+    "visible",
+    "source",
+)
+#: Columns of ``*.msmd-systems.tsv``.
+SYSTEM_COLUMNS: tuple[str, ...] = (
+    "system",
+    "page",
+    "staves",
+    "x0_pt",
+    "y0_pt",
+    "x1_pt",
+    "y1_pt",
+    "staff_y_pt",
+)
+#: Columns of ``*.msmd-performed.tsv``.
+PERFORMED_COLUMNS: tuple[str, ...] = (
+    "score",
+    "event_id",
+    "moment_main",
+    "moment_grace",
+    "pitch",
+    "duration_whole",
+    "measured_repeat",
+    "source",
+)
+#: Columns of ``*.msmd-marks.tsv``.
+MARK_COLUMNS: tuple[str, ...] = ("score", "moment_main", "grob", "text", "end_main")
+
+#: Table name (as in the file suffix and format line) -> its columns.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "noteheads": NOTEHEAD_COLUMNS,
+    "systems": SYSTEM_COLUMNS,
+    "performed": PERFORMED_COLUMNS,
+    "marks": MARK_COLUMNS,
+}
+
+_SIGN = re.compile(r"\[(segno|coda)\]")
+_GLYPH_NAME = re.compile(r"\bscripts\.\w+")
+
+
+def noteheads_file(render_dir: str | Path, pdf_file: str) -> Path:
+    """Return the noteheads table written beside ``pdf_file``."""
+    return Path(render_dir) / f"{Path(pdf_file).stem}.msmd-noteheads.tsv"
+
+
+def systems_file(render_dir: str | Path, pdf_file: str) -> Path:
+    """Return the systems table written beside ``pdf_file``."""
+    return Path(render_dir) / f"{Path(pdf_file).stem}.msmd-systems.tsv"
+
+
+def read_table(path: str | Path, table: str) -> list[dict[str, str]]:
+    """Read one hook table, checking its format line and header row.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.tsv`` file.
+    table : {'noteheads', 'systems', 'performed', 'marks'}
+        Which table it is.
+
+    Returns
+    -------
+    list of dict
+        One dict per row, column name -> text.
+
+    Raises
+    ------
+    ToolNotFoundError
+        If the file was written by hooks of another layout: the hooks and this
+        package do not belong together.
+    """
+    columns = TABLE_COLUMNS[table]
+    expected = f"#msmd-builder/{table}\t{TABLES_VERSION}"
+    with open(path, encoding="utf-8", newline="") as handle:
+        first = handle.readline().rstrip("\r\n")
+        if first != expected:
+            raise ToolNotFoundError(
+                f"{Path(path).name} starts with {first[:60]!r}, not {expected!r}: the LilyPond "
+                "hooks that wrote it do not match this msmd-builder; reinstall it"
+            )
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        rows = list(reader)
+        if tuple(reader.fieldnames or ()) != columns:
+            raise ToolNotFoundError(
+                f"{Path(path).name} has columns {reader.fieldnames}, expected {list(columns)}: "
+                "the LilyPond hooks do not match this msmd-builder; reinstall it"
+            )
+    return rows
+
+
+def parse_source(location: str) -> tuple[str, int, int]:
+    """Split our ``file:line:char`` source locations into its parts (``("", -1, -1)`` if empty)."""
+    if not location:
+        return "", -1, -1
+    path, line, column = location.rsplit(":", 2)
+    return path, int(line), int(column)
+
+
+def _fraction(text: str) -> float:
+    return float(Fraction(text))
+
+
+def read_noteheads_tsv(path: str | Path, *, book: int = 0) -> np.ndarray:
+    """Read one ``*.msmd-noteheads.tsv`` into a :data:`~msmd_builder.core.tables.NOTEHEAD_DTYPE` array.
+
+    ``notehead_id`` is left as the row index within this file; callers
+    concatenating several books renumber it.  Pixel boxes are NaN.
+    """  # noqa: E501
+    rows = read_table(path, "noteheads")
+    table = np.zeros(len(rows), dtype=NOTEHEAD_DTYPE)
+    for i, row in enumerate(rows):
+        _, line, column = parse_source(row["source"])
+        grace = _fraction(row["moment_grace"])
+        table[i] = (
+            i,
+            int(row["event_id"]),
+            int(row["score"]),
+            book,
+            int(row["page"]) - 1 if int(row["page"]) > 0 else -1,
+            int(row["system"]),
+            int(row["staff"]),
+            float(row["x0_pt"]),
+            float(row["y0_pt"]),
+            float(row["x1_pt"]),
+            float(row["y1_pt"]),
+            int(row["pitch"]),
+            _fraction(row["moment_main"]),
+            grace,
+            _fraction(row["duration_whole"]),
+            row["tied"] == "1",
+            grace != 0,
+            row["visible"] == "1",
+            line,
+            column,
+            *(np.nan,) * 4,
+        )
+    return table
+
+
+def read_systems_tsv(path: str | Path, *, book: int = 0) -> np.ndarray:
+    """Read one ``*.msmd-systems.tsv`` into a :data:`~msmd_builder.core.tables.SYSTEM_DTYPE` array."""  # noqa: E501
+    rows = read_table(path, "systems")
+    table = np.zeros(len(rows), dtype=SYSTEM_DTYPE)
+    for i, row in enumerate(rows):
+        table[i] = (
+            int(row["system"]),
+            book,
+            int(row["page"]) - 1,
+            int(row["staves"]),
+            float(row["x0_pt"]),
+            float(row["y0_pt"]),
+            float(row["x1_pt"]),
+            float(row["y1_pt"]),
+            *(np.nan,) * 4,
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One note event played by the MIDI score, in playing order."""
+
+    order: int  # position in the log
+    score: int
+    event_id: int
+    moment_main: Fraction
+    moment_grace: Fraction
+    pitch: int
+    duration_whole: Fraction
+    measured_repeat: bool = False  # inside a tremolo or percent repeat
+
+
+def read_performed_log(path: str | Path, *, score: int | None = None) -> list[LoggedEvent]:
+    """Read ``*.msmd-performed.tsv``, optionally only the rows of one score."""
+    events = []
+    for order, row in enumerate(read_table(path, "performed")):
+        if score is not None and int(row["score"]) != score:
+            continue
+        events.append(
+            LoggedEvent(
+                order=order,
+                score=int(row["score"]),
+                event_id=int(row["event_id"]),
+                moment_main=Fraction(row["moment_main"]),
+                moment_grace=Fraction(row["moment_grace"]),
+                pitch=int(row["pitch"]),
+                duration_whole=Fraction(row["duration_whole"]),
+                measured_repeat=row["measured_repeat"] == "1",
+            )
+        )
+    return events
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A text mark, text script or jump sign of the layout (where jumps are written).
+
+    Attributes
+    ----------
+    score : int
+        Layout score index.
+    moment_main : Fraction
+        Printed moment, whole notes.
+    grob : str
+        ``TextScript`` or ``Script`` (on a note, rest or skip), or a mark at a
+        bar line (``RehearsalMark``, ``TextMark``).
+    text : str
+        The markup as text; drawn segno and coda signs appear as ``[segno]``
+        and ``[coda]``.
+    end_main : Fraction or None
+        Where the music carrying the mark ends (the longest note, rest or skip
+        it is attached to; the mark's own moment at a bar line); None if the
+        hooks could not tell.
+    """
+
+    score: int
+    moment_main: Fraction
+    grob: str
+    text: str
+    end_main: Fraction | None = None
+
+    @property
+    def words(self) -> str:
+        """The text without sign tokens and glyph names."""
+        return " ".join(_GLYPH_NAME.sub(" ", _SIGN.sub(" ", self.text)).split())
+
+    @property
+    def signs(self) -> frozenset[str]:
+        """Jump signs drawn by the mark: ``"segno"``, ``"coda"``."""
+        return frozenset(_SIGN.findall(self.text))
+
+
+def read_marks(path: str | Path) -> list[Mark]:
+    """Read ``*.msmd-marks.tsv``; a missing file means no marks."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [
+        Mark(
+            int(r["score"]),
+            Fraction(r["moment_main"]),
+            r["grob"],
+            r["text"],
+            Fraction(r["end_main"]) if r["end_main"] else None,
+        )
+        for r in read_table(path, "marks")
+    ]

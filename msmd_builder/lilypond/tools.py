@@ -1,0 +1,165 @@
+"""Locate and run the external programs: LilyPond and convert-ly.
+
+Both come from the pinned PyPI ``lilypond`` wheel (never a system LilyPond), so
+every machine renders with the same binaries.  :func:`run_tool` runs a program
+in its own process group with a hard time limit: on a hang the whole group is
+killed and the caller gets a :class:`ToolRun` with ``timed_out=True``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from msmd_builder.core.errors import ToolNotFoundError
+from msmd_builder.core.resources import shipped_path
+
+__all__ = [
+    "LILYPOND_PIN",
+    "ToolRun",
+    "lilypond_executable",
+    "convert_ly_executable",
+    "lilypond_version",
+    "patches_dir",
+    "run_tool",
+]
+
+#: The LilyPond release every build uses (see docs/lilypond-version.md).
+LILYPOND_PIN = "2.25.12"
+
+_INSTALL_HINT = f"install it with `pip install lilypond=={LILYPOND_PIN}` (or run `make setup`)"
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """Outcome of one external program run.
+
+    Attributes
+    ----------
+    returncode : int
+        Exit status; negative when killed by a signal (``-11`` for a segfault).
+    stdout, stderr : str
+        Captured output, decoded as UTF-8 with replacement.
+    seconds : float
+        Wall-clock duration.
+    timed_out : bool
+        True when the time limit was hit and the process group was killed.
+    """
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool
+
+
+def _binary(script: str) -> Path:
+    try:
+        import lilypond
+    except ImportError as exc:
+        raise ToolNotFoundError(f"the PyPI package 'lilypond' is missing; {_INSTALL_HINT}") from exc
+    path = Path(lilypond.executable(script))
+    if not path.exists():
+        raise ToolNotFoundError(f"{script} not found at {path}; {_INSTALL_HINT}")
+    return path
+
+
+def lilypond_executable() -> Path:
+    """Return the path of the pinned ``lilypond`` binary."""
+    return _binary("lilypond")
+
+
+def convert_ly_executable() -> Path:
+    """Return the path of the ``convert-ly`` script shipped with the same wheel."""
+    return _binary("convert-ly")
+
+
+@functools.cache
+def lilypond_version() -> str:
+    """Return the version string reported by ``lilypond --version`` (e.g. ``"2.25.12"``)."""
+    run = run_tool([str(lilypond_executable()), "--version"], timeout_sec=60)
+    first = run.stdout.splitlines()[0] if run.stdout else ""
+    # "GNU LilyPond 2.25.12 (running Guile 3.0)"
+    for token in first.split():
+        if token[:1].isdigit():
+            return token
+    raise ToolNotFoundError(f"could not read the LilyPond version from {first!r}")
+
+
+def patches_dir() -> Path:
+    """Return the folder holding msmd-builder's LilyPond include files (``lilypond_patches/``).
+
+    ``MSMD_LILYPOND_PATCHES`` overrides the location; otherwise it is the copy
+    shipped with the package (:func:`msmd_builder.core.resources.shipped_path`).
+    """
+    env = os.environ.get("MSMD_LILYPOND_PATCHES")
+    path = Path(env) if env else shipped_path("lilypond_patches")
+    if not (path / "msmd.ily").exists():
+        raise ToolNotFoundError(
+            f"msmd.ily not found in {path}; unset MSMD_LILYPOND_PATCHES or point it at the "
+            "lilypond_patches folder of the msmd-builder checkout"
+        )
+    return path
+
+
+def run_tool(
+    command: Sequence[str],
+    *,
+    timeout_sec: float,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ToolRun:
+    """Run ``command`` in a new process group, killing the whole group on time-out.
+
+    Parameters
+    ----------
+    command : sequence of str
+        Program and arguments.
+    timeout_sec : float
+        Hard wall-clock limit in seconds.
+    cwd : path, optional
+        Working directory.
+    env : mapping, optional
+        Extra environment variables, added to a copy of ``os.environ``.
+
+    Returns
+    -------
+    ToolRun
+    """
+    full_env = dict(os.environ)
+    full_env.setdefault("LANG", "C.UTF-8")
+    if env:
+        full_env.update(env)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        list(command),
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout_sec)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+    return ToolRun(
+        returncode=proc.returncode,
+        stdout=out.decode("utf-8", errors="replace"),
+        stderr=err.decode("utf-8", errors="replace"),
+        seconds=time.perf_counter() - started,
+        timed_out=timed_out,
+    )

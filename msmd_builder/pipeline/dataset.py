@@ -1,0 +1,221 @@
+"""The whole dataset: every piece through every stage, then splits, shards and the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from msmd_builder.core.errors import ConfigError
+from msmd_builder.lilypond.tools import lilypond_version
+from msmd_builder.pipeline.report import write_report
+from msmd_builder.pipeline.run import PieceOutcome, run_pieces
+from msmd_builder.pipeline.settings import BuildSettings
+from msmd_builder.stages.corpus.index import PieceEntry
+
+__all__ = ["DatasetOptions", "DatasetResult", "build_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """What a dataset build writes besides the per-piece outputs.
+
+    Attributes
+    ----------
+    out_dir : str
+        Folder of the shards (``<out_dir>/<split>/<part>-NNNNN.h5``), the
+        split files (``<out_dir>/splits/<split>.yaml``) and the report.
+    recipes : tuple of str
+        Split recipes to draw from the built pieces (``all``, ``bach-only``,
+        ``bach-out``); a recipe with no pieces to draw from is skipped and
+        reported.
+    leave_out : tuple of str
+        Composers (directory names such as ``MozartWA``) for extra
+        leave-one-composer-out splits.
+    split_files : tuple of str
+        Existing piece lists to import (MSMD's YAML layout).
+    max_shard_bytes : int
+        Upper bound of one shard file.
+    """
+
+    out_dir: str
+    recipes: tuple[str, ...] = ("all", "bach-only", "bach-out")
+    leave_out: tuple[str, ...] = ()
+    split_files: tuple[str, ...] = ()
+    max_shard_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """What :func:`build_dataset` did."""
+
+    outcomes: list[PieceOutcome]
+    splits: dict[str, Any]
+    imports: dict[str, Any]
+    manifests: dict[str, Any]
+    skipped_splits: dict[str, str]
+    report_json: Path
+    report_markdown: Path
+    wall_seconds: float
+
+
+def build_dataset(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    options: DatasetOptions,
+    *,
+    workers: int = 1,
+    dask_scheduler: str | None = None,
+    on_done: Callable[[PieceOutcome], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> DatasetResult:
+    """Build the dataset: every piece through every stage, then splits, shards and report.
+
+    Each step is cached (per-piece stages by content keys, shards by a key
+    of their inputs), so a rerun with nothing changed only checks, and a
+    killed build resumes.  Splits are drawn from the pieces that built, with
+    the build's seed, so two builds of the same corpus and seed agree.
+
+    Parameters
+    ----------
+    entries : sequence of PieceEntry
+        The pieces (normally the keyboard selection of the index).
+    settings : BuildSettings
+        Per-piece settings; ``until`` is taken as ``perform``.
+    options : DatasetOptions
+        Splits and shards.
+    workers, dask_scheduler, on_done
+        As in :func:`run_pieces`.
+    on_phase : callable, optional
+        Called with ``"splits"``, ``"shards <split>"`` and ``"report"`` as the
+        build reaches them (for progress display).
+    """
+    from dataclasses import replace
+
+    from msmd_builder.stages.shards import write_shards
+    from msmd_builder.stages.splits.imports import import_split
+    from msmd_builder.stages.splits.recipes import make_split
+    from msmd_builder.stages.splits.split import PARTS, write_split
+    from msmd_builder.stages.splits.table1 import MSMD_TABLE1, split_statistics, table1_document
+
+    started = time.perf_counter()
+    phase = on_phase or (lambda _name: None)
+    settings = replace(settings, until="perform")
+    out = Path(options.out_dir)
+    outcomes = run_pieces(
+        entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done
+    )
+    phase_seconds = {"pieces": time.perf_counter() - started}
+
+    phase("splits")
+    mark = time.perf_counter()
+    built_ids = {o.piece_id for o in outcomes if o.status != "failed"}
+    built = [e for e in entries if e.piece_id in built_ids]
+    failed = {o.piece_id: (o.error_class, o.message) for o in outcomes if o.status == "failed"}
+    splits: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    wanted = [(recipe, None) for recipe in options.recipes]
+    wanted += [("leave-out", composer) for composer in options.leave_out]
+    for recipe, composer in wanted:
+        label = recipe if composer is None else f"{composer}-out"
+        try:
+            split = make_split(built, recipe, seed=settings.perform.seed, leave_out=composer)
+        except ConfigError as exc:
+            skipped[label] = str(exc)
+            continue
+        if not split.parts.get("train") or not split.parts.get("test"):
+            skipped[label] = "no pieces for its train or test part among the built pieces"
+            continue
+        splits[split.name] = split
+    imports: dict[str, Any] = {}
+    for path in options.split_files:
+        imported = import_split(path, available_ids=built_ids, index=entries, failed=failed)
+        name = Path(path).stem
+        imports[name] = imported
+        splits[name] = replace(imported.split, name=name)
+    for name, split in splits.items():
+        write_split(split, out / "splits" / f"{name}.yaml")
+    phase_seconds["splits"] = time.perf_counter() - mark
+
+    build_info = {
+        "msmd_builder": _package_version(),
+        "lilypond": lilypond_version(),
+        "seed": settings.perform.seed,
+        "recipe": settings.perform.recipe.to_dict(),
+        "page_width_px": settings.score.page_width_px,
+        "repeats": settings.render.repeats,
+    }
+    manifests: dict[str, Any] = {}
+    mark = time.perf_counter()
+    for name, split in splits.items():
+        phase(f"shards {name}")
+        parts = {part: list(split.parts.get(part, ())) for part in PARTS}
+        manifests[name] = write_shards(
+            name,
+            parts,
+            work_dir=settings.work_dir,
+            out_dir=out,
+            max_shard_bytes=options.max_shard_bytes,
+            build_info=build_info,
+        )
+    phase_seconds["shards"] = time.perf_counter() - mark
+
+    phase("report")
+    stats = {
+        o.piece_id: o.details["alignment"]
+        for o in outcomes
+        if o.status != "failed" and isinstance(o.details.get("alignment"), dict)
+    }
+    table1 = table1_document(
+        {name: split_statistics(split, stats) for name, split in splits.items()}
+    )
+    extra = {
+        "seed": settings.perform.seed,
+        "splits": {name: split.counts() for name, split in splits.items()},
+        "skipped_splits": skipped,
+        "imports": {
+            name: {
+                "resolved": imp.resolved,
+                "listed": len(imp.listed.piece_ids()),
+                "missing": [m.describe() for m in imp.missing],
+            }
+            for name, imp in imports.items()
+        },
+        "table1": table1,
+        "msmd_table1": table1_document(MSMD_TABLE1),
+        "shards": {name: _manifest_summary(m) for name, m in manifests.items()},
+        "phase_seconds": {k: round(v, 2) for k, v in phase_seconds.items()},
+    }
+    wall = time.perf_counter() - started
+    json_path, md_path = write_report(
+        outcomes,
+        out_dir=out,
+        name="report",
+        wall_seconds=wall,
+        workers=workers,
+        extra_summary=extra,
+        title="Dataset build report",
+    )
+    return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
+
+
+def _package_version() -> str:
+    from msmd_builder import __version__
+
+    return __version__
+
+
+def _manifest_summary(manifest: Any) -> dict[str, Any]:
+    """Files, bytes and counts per part of a shard manifest, for the report."""
+    document = manifest.to_dict()
+    parts = {}
+    for name, part in document.get("parts", {}).items():
+        files = part.get("files", [])
+        parts[name] = {
+            "files": len(files),
+            "bytes": sum(int(f.get("size", 0)) for f in files),
+            "counts": part.get("counts", {}),
+        }
+    return {"parts": parts}

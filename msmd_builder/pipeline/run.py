@@ -1,0 +1,361 @@
+"""The orchestrator: run the per-piece stages over many pieces, in parallel.
+
+Each piece goes through :data:`msmd_builder.stages.STAGES` in order, each stage
+getting the previous stage's record, its own settings and the piece's folder.  A
+stage that fails raises a :class:`~msmd_builder.core.errors.PieceError`, which
+ends that piece only and is reported with its class.  A tool or configuration
+error (a missing LilyPond or FluidSynth, a changed soundfont, a bad recipe) is
+not a property of one piece: it is checked before the first piece
+(:func:`preflight`) and, should it still happen, stops the whole run.
+
+Every stage caches its result under a content key, so running the same build
+twice does nothing the second time, and a killed build resumes.  Work is spread
+over local worker processes (``workers``) or the tasks of a Dask cluster; each
+handles whole pieces, so one LilyPond crash or hang costs one piece and its time
+limit, nothing else.  A worker process that dies is replaced and its pieces are
+tried once more.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from msmd_builder.core.errors import (
+    ConfigError,
+    MsmdError,
+    NotUnrollableError,
+    PieceError,
+    ReadingOrderError,
+    WorkerLostError,
+)
+from msmd_builder.core.workdir import WorkDir
+from msmd_builder.pipeline.settings import BuildSettings
+from msmd_builder.stages import stages_until
+from msmd_builder.stages.align.repeats import RepeatsMemo
+from msmd_builder.stages.corpus.index import PieceEntry
+
+__all__ = ["PieceOutcome", "preflight", "process_piece", "run_pieces", "build_piece"]
+
+#: How often a piece whose worker died is tried before it is reported.
+WORKER_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class PieceOutcome:
+    """How one piece went through the stages.
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    status : str
+        ``"ok"``, ``"degraded"`` (LilyPond reported errors but produced output)
+        or ``"failed"``.
+    stage : str
+        The last stage reached (the failing one for a failure).
+    error_class, message : str
+        The failure's class and message (empty on success).
+    seconds : dict
+        Wall-clock seconds per stage.
+    details : dict
+        Stage facts worth reporting (each stage record's ``report_details()``).
+    """
+
+    piece_id: str
+    status: str
+    stage: str
+    error_class: str = ""
+    message: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def failure(
+        cls, entry: PieceEntry, stage: str, error: PieceError, **fields_: Any
+    ) -> PieceOutcome:
+        """Return the outcome of a piece that failed with ``error`` at ``stage``."""
+        return cls(
+            entry.piece_id,
+            "failed",
+            stage,
+            error_class=error.error_class,
+            message=error.message,
+            **fields_,
+        )
+
+
+def preflight(settings: BuildSettings) -> None:
+    """Check, once and before any piece, the tools and settings of every stage that will run.
+
+    Raises
+    ------
+    ToolNotFoundError, ConfigError
+        With the fix in the message (what to install, which file changed).
+    """
+    for stage in stages_until(settings.until):
+        stage.preflight(settings.of(stage.name))
+
+
+def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
+    """Run the stages of one piece up to ``settings.until``.
+
+    A :class:`PieceError` becomes a failed outcome; an unexpected exception
+    (a bug) becomes a failed outcome of class ``internal`` with its traceback;
+    any other :class:`MsmdError` (a tool or configuration error) is raised.
+
+    When the unfolded performance fails the reading-order check or its written
+    jump cannot be read, and ``settings.align.repeats_fallback`` is on, the
+    piece is rendered again in printed order and flagged (see
+    :mod:`msmd_builder.stages.align.repeats`).
+    """
+    piece_dir = WorkDir(settings.work_dir).piece(entry.piece_id)
+    seconds: dict[str, float] = {}
+    details: dict[str, object] = {"composer": entry.composer_dir, "title": entry.title}
+    stages = stages_until(settings.until)
+    name = stages[0].name
+    started = time.perf_counter()
+    status = "ok"
+    try:
+        record: Any = entry
+        memo: RepeatsMemo | None = None
+        normalized: Any = None
+        position = 0
+        while position < len(stages):
+            stage = stages[position]
+            name, started = stage.name, time.perf_counter()
+            try:
+                record = stage.run(record, settings.of(name), piece_dir, force=settings.force)
+            except (ReadingOrderError, NotUnrollableError) as exc:
+                if settings.render.repeats == "folded" or not settings.align.repeats_fallback:
+                    raise
+                # The unfolded MIDI is out of step with the print (a repeat written in
+                # some voices only), or a written jump does not read into one playing
+                # order: perform the printed order instead, as MSMD did.
+                assert memo is not None
+                memo.record(exc.message, exc.error_class)
+                settings = settings.with_repeats("folded")
+                details.update(memo.reason())
+                for later in stages[1:]:
+                    seconds.pop(later.name, None)
+                record, position = normalized, 1
+                continue
+            seconds[name] = time.perf_counter() - started
+            details.update(record.report_details())
+            if name == "normalize":
+                normalized = record
+                memo = RepeatsMemo(piece_dir, normalized)
+                wants_fallback = (
+                    settings.render.repeats == "unfolded" and settings.align.repeats_fallback
+                )
+                if wants_fallback and memo.folded():
+                    settings = settings.with_repeats("folded")
+                    details.update(memo.reason())
+            elif name == "render":
+                status = record.status
+            position += 1
+        details["worker_max_rss_mb"] = _max_rss_mb()
+        return PieceOutcome(entry.piece_id, status, name, seconds=seconds, details=details)
+    except PieceError as exc:
+        seconds.setdefault(name, time.perf_counter() - started)
+        details["detail"] = exc.detail[-2000:]
+        return PieceOutcome.failure(entry, name, exc, seconds=seconds, details=details)
+    except MsmdError:
+        raise  # a tool or configuration error stops the run
+    except Exception as exc:  # noqa: BLE001 - a bug in one piece must not stop the build
+        seconds.setdefault(name, time.perf_counter() - started)
+        return PieceOutcome(
+            entry.piece_id,
+            "failed",
+            name,
+            error_class="internal",
+            message=f"{type(exc).__name__}: {exc}",
+            seconds=seconds,
+            details={"traceback": traceback.format_exc()[-4000:]},
+        )
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory of this worker process and of its finished children, MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+
+
+def run_pieces(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    *,
+    workers: int = 1,
+    dask_scheduler: str | None = None,
+    on_done: Callable[[PieceOutcome], None] | None = None,
+) -> list[PieceOutcome]:
+    """Process pieces in parallel; results in input order.
+
+    Parameters
+    ----------
+    entries : sequence of PieceEntry
+        The pieces.
+    settings : BuildSettings
+        Shared settings.  With a Dask cluster, the work directory and the
+        corpus must be paths every worker sees (a shared filesystem).
+    workers : int
+        Number of local worker processes; 1 runs in this process.  Ignored
+        with ``dask_scheduler``.
+    dask_scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); each
+        piece becomes one task on its workers.
+    on_done : callable, optional
+        Called with each outcome as it completes (for progress display).
+
+    Raises
+    ------
+    ToolNotFoundError, ConfigError
+        Before any piece runs (:func:`preflight`), or as soon as a worker hits one.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    preflight(settings)
+    outcomes: dict[str, PieceOutcome] = {}
+
+    def record(outcome: PieceOutcome) -> None:
+        outcomes[outcome.piece_id] = outcome
+        if on_done:
+            on_done(outcome)
+
+    if dask_scheduler is not None:
+        _run_on_dask(entries, settings, dask_scheduler, record)
+    elif workers == 1:
+        for entry in entries:
+            record(process_piece(entry, settings))
+    else:
+        _run_on_pool(entries, settings, workers, record)
+    return [outcomes[entry.piece_id] for entry in entries]
+
+
+def _run_on_pool(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    workers: int,
+    record: Callable[[PieceOutcome], None],
+) -> None:
+    """Run the pieces on local worker processes; a dead worker's pieces get one more try."""
+    queue: Iterator[PieceEntry] = iter(entries)
+    retry: list[PieceEntry] = []
+    attempts: dict[str, int] = {}
+    while True:
+        lost: list[PieceEntry] = []
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending: dict[Future[PieceOutcome], PieceEntry] = {}
+            # Keep a bounded number of tasks in flight so progress stays live.
+            batch = retry + _take(queue, workers * 2 - len(retry))
+            retry = []
+            while batch or pending:
+                for entry in batch:
+                    attempts[entry.piece_id] = attempts.get(entry.piece_id, 0) + 1
+                    pending[pool.submit(process_piece, entry, settings)] = entry
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    entry = pending.pop(future)
+                    try:
+                        record(future.result())
+                    except BrokenProcessPool:
+                        lost.append(entry)
+                    except MsmdError:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+                # A broken pool takes nothing more: drain it, then start a new one.
+                batch = [] if lost else _take(queue, len(done))
+        if not lost:
+            return
+        for entry in lost:
+            if attempts[entry.piece_id] < WORKER_ATTEMPTS:
+                retry.append(entry)
+                continue
+            error = WorkerLostError(
+                f"the worker process died {attempts[entry.piece_id]} times while building "
+                "this piece (killed, or out of memory)"
+            )
+            record(PieceOutcome.failure(entry, "worker", error))
+
+
+def _run_on_dask(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    address: str,
+    record: Callable[[PieceOutcome], None],
+) -> None:
+    """Run :func:`process_piece` for every entry as tasks of a Dask cluster.
+
+    Tasks are impure (``pure=False``): a rerun must look at the files again,
+    not reuse a result the scheduler remembers.  A worker lost mid-task makes
+    Dask retry the piece elsewhere (stages are idempotent, so that is safe);
+    a task Dask gives up on is reported as ``worker-lost``.  A tool or
+    configuration error raised by a task stops the build.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:  # pragma: no cover - distributed is a dependency
+        raise ConfigError("--dask-scheduler needs the `distributed` package") from exc
+    run = uuid.uuid4().hex[:8]  # two builds on one cluster must not share task keys
+    with Client(address, timeout="30s") as client:
+        futures = [
+            client.submit(
+                process_piece, entry, settings, pure=False, key=f"piece-{entry.piece_id}-{run}"
+            )
+            for entry in entries
+        ]
+        by_key = {f.key: entry for f, entry in zip(futures, entries, strict=True)}
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except MsmdError:
+                client.cancel(futures)
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lost task must not stop the build
+                error = WorkerLostError(f"task failed on the cluster: {type(exc).__name__}: {exc}")
+                outcome = PieceOutcome.failure(by_key[future.key], "dask", error)
+            record(outcome)
+            future.release()
+
+
+def _take(iterator: Iterator[PieceEntry], n: int) -> list[PieceEntry]:
+    taken: list[PieceEntry] = []
+    if n <= 0:
+        return taken
+    for item in iterator:
+        taken.append(item)
+        if len(taken) >= n:
+            break
+    return taken
+
+
+def build_piece(work: WorkDir, piece_id: str, *, until: str) -> PieceOutcome:
+    """Build one piece of an indexed work directory up to ``until`` (a no-op when cached).
+
+    Raises
+    ------
+    ConfigError
+        If the piece is not in the index or it fails (with its class and message).
+    """
+    from msmd_builder.pipeline.settings import build_settings
+    from msmd_builder.stages.corpus.index import corpus_root, find_piece, index_entries
+
+    entry = find_piece(index_entries(work), piece_id)
+    if entry is None:
+        raise ConfigError(f"{piece_id!r} is not in {work.index}")
+    settings = build_settings(work.root, corpus_root(work), until=until)
+    preflight(settings)
+    outcome = process_piece(entry, settings)
+    if outcome.status == "failed":
+        raise ConfigError(
+            f"{piece_id} failed at {outcome.stage}: {outcome.error_class}: {outcome.message}"
+        )
+    return outcome

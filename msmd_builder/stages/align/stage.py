@@ -1,0 +1,329 @@
+"""Stage ``align``: link every performed note to the notehead that printed it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msmd_builder.core.cache import StageCache, load_npz, save_npz
+from msmd_builder.core.errors import NothingToAlignError, ReadingOrderError, VerificationError
+from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
+from msmd_builder.core.workdir import PieceDir
+from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log
+from msmd_builder.stages.align.jumps import realize_jumps
+from msmd_builder.stages.align.midi import match_notes, performed_table, read_midi_notes
+from msmd_builder.stages.align.order import reading_order
+from msmd_builder.stages.score import ScoreResult, read_geometry
+
+__all__ = [
+    "RECORD_FORMAT",
+    "ALIGNMENT_FORMAT",
+    "ALIGNMENT_VERSION",
+    "PieceAlignment",
+    "align_rendered",
+    "align_tables",
+    "AlignSettings",
+    "AlignResult",
+    "run",
+]
+
+
+@dataclass(frozen=True)
+class PieceAlignment:
+    """Everything the alignment stage knows about one piece.
+
+    Attributes
+    ----------
+    noteheads : np.ndarray
+        :data:`~msmd_builder.core.tables.NOTEHEAD_DTYPE`, all books, ``notehead_id`` = row.
+    systems : np.ndarray
+        :data:`~msmd_builder.core.tables.SYSTEM_DTYPE`, all books.
+    performed : np.ndarray
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, one row per MIDI note;
+        several scores are played one after the other.
+    stats : dict
+        Counts (see :func:`align_rendered`).
+    """
+
+    noteheads: np.ndarray
+    systems: np.ndarray
+    performed: np.ndarray
+    stats: dict
+
+
+def align_rendered(
+    render_dir: str | Path,
+    pdf_files: list[str],
+    midi_files: list[str],
+    *,
+    repeats: str = "unfolded",
+) -> PieceAlignment:
+    """Align one rendered piece: noteheads of every book with the notes of every MIDI file.
+
+    Parameters
+    ----------
+    render_dir : path
+        The render stage's folder (PDFs, MIDIs and the hooks' tables).
+    pdf_files, midi_files : list of str
+        Output names in LilyPond's order (see :class:`~msmd_builder.stages.render.RenderResult`).
+    repeats : {"unfolded", "folded"}
+        The mode the piece was rendered in (see :func:`align_tables`).
+
+    Returns
+    -------
+    PieceAlignment
+    """
+    noteheads, systems = read_geometry(render_dir, pdf_files)
+    performed, stats = align_tables(noteheads, systems, render_dir, midi_files, repeats=repeats)
+    return PieceAlignment(noteheads, systems, performed, stats)
+
+
+def align_tables(
+    noteheads: np.ndarray,
+    systems: np.ndarray,
+    render_dir: str | Path,
+    midi_files: list[str],
+    *,
+    repeats: str = "unfolded",
+) -> tuple[np.ndarray, dict]:
+    """Build the performed-notes table of a piece and count how complete it is.
+
+    Several scores (MIDI files) are played one after the other: each score's
+    times are offset by the end of the previous one.  With ``repeats``
+    ``"unfolded"`` the written jumps (Da Capo, Dal Segno) are realized
+    (:func:`realize_jumps`); a ``"folded"`` rendering plays the music in
+    printed order, so jumps are left as printed, like repeats.
+
+    Returns
+    -------
+    performed : np.ndarray
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, one row per MIDI note.
+    stats : dict
+        Counts of noteheads, tie continuations, sounding visible noteheads and
+        how many of them are aligned, MIDI notes and how many are accounted
+        for, unison merges, pitch mismatches, pages and systems, and the
+        reading-order check (:func:`reading_order`).
+    """
+    folder = Path(render_dir)
+    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
+    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
+    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
+    for event in read_performed_log(log_path) if log_path else []:
+        log_by_score[event.score].append(event)
+    event_ids = noteheads["event_id"].tolist()
+    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
+    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
+    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
+
+    tables = []
+    totals: dict[str, int] = defaultdict(int)
+    offset_sec = 0.0
+    offset_whole = 0.0
+    matched_event_ids: set[int] = set()
+    jumps: list[str] = []
+    for score, midi in enumerate(midi_files):
+        events = log_by_score.get(score, [])
+        notes = read_midi_notes(folder / midi)
+        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
+        table = performed_table(
+            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
+        )
+        if repeats == "unfolded":
+            table, jump = realize_jumps(
+                table,
+                [m for m in marks if m.score == score],
+                measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
+                printed_onset_whole=noteheads["onset_whole"],
+                printed_grace_whole=noteheads["grace_whole"],
+            )
+            if jump:
+                totals["realized_jumps"] += 1
+                jumps.append(jump)
+        matched_event_ids.update(events[i].event_id for i in pairs.values())
+        matched_event_ids.update(events[i].event_id for i in unison)
+        totals["pitch_mismatches"] += sum(
+            1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch
+        )
+        for name, value in stats.__dict__.items():
+            totals[name] += value
+        if len(table):
+            table["onset_sec"] += offset_sec
+            table["offset_sec"] += offset_sec
+            table["onset_whole"] += offset_whole
+            offset_sec = float(table["offset_sec"].max())
+            offset_whole = float((table["onset_whole"] + table["duration_whole"]).max())
+        tables.append(table)
+    performed = np.concatenate(tables) if tables else np.zeros(0, PERFORMED_EVENT_DTYPE)
+    walk = reading_order(performed, noteheads)
+    sounding = noteheads["visible"] & ~noteheads["tied"]
+    aligned = np.isin(noteheads["event_id"], list(matched_event_ids))
+    placed = noteheads["page"] >= 0
+    pages = set(
+        zip(noteheads["book"][placed].tolist(), noteheads["page"][placed].tolist(), strict=True)
+    )
+    stats = {
+        "noteheads": int(len(noteheads)),
+        "visible_noteheads": int(noteheads["visible"].sum()),
+        "tie_continuations": int(noteheads["tied"].sum()),
+        "sounding_visible_noteheads": int(sounding.sum()),
+        "aligned_sounding_visible_noteheads": int((sounding & aligned).sum()),
+        "systems": int(len(systems)),
+        "pages": len(pages),
+        "performed_notes": int(len(performed)),
+        "aligned_performed_notes": int((performed["notehead_id"] >= 0).sum()),
+        "reading_order_back_jumps": walk.back_jumps,
+        "reading_order_violations": walk.violations,
+        "reading_order_first_violation": walk.first_violation,
+        "jumps": "; ".join(jumps),
+        **{k: int(v) for k, v in totals.items()},
+    }
+    return performed, stats
+
+
+STAGE_VERSION = 6
+#: ``format_name`` of ``align/align.json``.
+RECORD_FORMAT = "msmd-builder/align-record"
+#: ``format_name`` of ``align/alignment.npz`` (array ``performed``).
+ALIGNMENT_FORMAT = "msmd-builder/alignment"
+ALIGNMENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """Settings of the align stage.
+
+    Attributes
+    ----------
+    repeats_fallback : bool
+        When the unfolded performance fails the reading-order check (a repeat
+        written in some voices only) or a written jump does not read into one
+        playing order, build the piece in printed order instead (as MSMD did),
+        flagged in the report; False fails such pieces.  The orchestrator acts
+        on it (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
+    """
+
+    repeats_fallback: bool = True
+
+
+@dataclass(frozen=True)
+class AlignResult:
+    """Output record of the align stage (``align/align.json``).
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    align_dir : str
+        Folder with ``alignment.npz`` (array ``performed``).
+    stats : dict
+        Completeness counts from :func:`align_tables`.
+    cache_key : str
+        Hash of the score and render results and the stage version.
+    repeats : str
+        ``"unfolded"`` or ``"folded"``: how the MIDI played repeats.
+    """
+
+    piece_id: str
+    align_dir: str
+    stats: dict
+    cache_key: str
+    repeats: str = "unfolded"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlignResult:
+        """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def load(self) -> np.ndarray:
+        """Return the performed-notes table."""
+        data = load_npz(
+            Path(self.align_dir) / "alignment.npz",
+            format_name=ALIGNMENT_FORMAT,
+            format_version=ALIGNMENT_VERSION,
+        )
+        return data["performed"]
+
+    def report_details(self) -> dict[str, Any]:
+        """Return what the build report shows of this stage."""
+        return {"alignment": self.stats}
+
+
+def run(
+    score: ScoreResult, settings: AlignSettings, piece_dir: PieceDir, *, force: bool = False
+) -> AlignResult:
+    """Link the performed notes of a rendered piece to its noteheads.
+
+    Parameters
+    ----------
+    score : ScoreResult
+        The score stage's record (noteheads and systems, and the rendering
+        whose MIDI is aligned).  Jumps (Da Capo, Dal Segno) are realized only
+        when the piece was rendered with repeats unfolded.
+    settings : AlignSettings
+        Read by the orchestrator, not here.
+    piece_dir : PieceDir
+        The piece's work folder; writes its ``align/``.
+    force : bool
+        Redo even if cached.
+
+    Raises
+    ------
+    NothingToAlignError
+        If the MIDI has no note.
+    VerificationError
+        If any aligned pair disagrees in pitch, or the performed notes leave
+        reading order outside the performance's own jumps (:func:`reading_order`).
+    """
+    render = score.render
+    cache = StageCache.for_document(
+        piece_dir.align_record,
+        {
+            "stage": "align",
+            "stage_version": STAGE_VERSION,
+            "render": render.cache_key,
+            "score": score.cache_key,
+            "repeats": render.repeats,
+        },
+        format_name=RECORD_FORMAT,
+        format_version=1,
+    )
+    hit = cache.lookup(lambda _: [piece_dir.alignment], force=force)
+    if hit is not None:
+        result = AlignResult.from_dict(hit)
+    else:
+        noteheads, systems = score.load()
+        performed, stats = align_tables(
+            noteheads, systems, render.render_dir, list(render.midi_files), repeats=render.repeats
+        )
+        save_npz(
+            piece_dir.alignment,
+            format_name=ALIGNMENT_FORMAT,
+            format_version=ALIGNMENT_VERSION,
+            performed=performed,
+        )
+        result = AlignResult(
+            render.piece_id, str(piece_dir.align.resolve()), stats, cache.key, render.repeats
+        )
+        cache.store(result.to_dict())
+    if result.stats["midi_notes"] == 0:
+        raise NothingToAlignError("the MIDI has no note")
+    if result.stats["pitch_mismatches"]:
+        raise VerificationError(
+            f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
+        )
+    if result.stats.get("reading_order_violations"):
+        raise ReadingOrderError(
+            f"{result.stats['reading_order_violations']} performed notes go back to an earlier "
+            f"system outside a repeat or jump; first: "
+            f"{result.stats['reading_order_first_violation']}"
+        )
+    return result

@@ -1,0 +1,122 @@
+"""The performance file format (``<performance_id>.npz``).
+
+NPZ layout (``format_name = "msmd-builder/performance"``, ``format_version = 1``;
+read it back with :func:`load_performance`):
+
+==========================  =====================================================
+``format_name``             str
+``format_version``          int64 scalar
+``performance_id``          str
+``piece_id``                str
+``plan_json``               str, :meth:`PerformancePlan.to_dict` as JSON
+``synth_json``              str, :meth:`SynthSettings.to_dict` and the soundfont
+``cache_key``               str, hex SHA-256 (see :func:`performance_cache_key`)
+``sample_rate``             int64 scalar, Hz
+``n_samples``               int64 scalar, length of the audio
+``duration_sec``            float64 scalar
+``spectrogram``             float32 (92, n_frames), log-frequency spectrogram
+``events``                  PERFORMED_EVENT_DTYPE (n_events,): performance times,
+                            snapped to the render grid, in the input's row order
+``onset_frame``             int64 (n_events,), ``units.sec_to_frame(onset_sec)``
+``pedal``                   PEDAL_EVENT_DTYPE (n_pedal,), sustain pedal (CC64)
+``onset_check_fraction``    float64 scalar, :func:`verify_onsets` result (NaN if
+                            not verified)
+==========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msmd_builder.core.cache import atomic_path, load_npz
+from msmd_builder.stages.perform.plans import PerformancePlan
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "read_header",
+    "write_performance",
+    "write_flac",
+    "load_performance",
+]
+
+
+#: ``format_name`` stored in every performance file.
+FORMAT_NAME = "msmd-builder/performance"
+
+
+#: ``format_version`` stored in every performance file; bump on layout changes.
+FORMAT_VERSION = 1
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """Return a performance file's ``format_name``, ``format_version`` and ``cache_key``.
+
+    The reader a :class:`~msmd_builder.core.cache.StageCache` uses to check a
+    performance file without loading its arrays.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {
+                "format_name": str(data["format_name"]),
+                "format_version": int(data["format_version"]),
+                "cache_key": str(data["cache_key"]),
+            }
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def write_performance(path: Path, arrays: dict[str, Any]) -> None:
+    """Write a performance file atomically (uncompressed: spectrograms barely compress)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            format_name=np.array(FORMAT_NAME),
+            format_version=np.int64(FORMAT_VERSION),
+            **arrays,
+        )
+
+
+def write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono audio as 16-bit FLAC, atomically."""
+    import soundfile
+
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), audio, sample_rate, format="FLAC", subtype="PCM_16")
+
+
+def load_performance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a performance file written by the perform stage.
+
+    Parameters
+    ----------
+    path : path-like
+        ``<performance_id>.npz``.
+
+    Returns
+    -------
+    dict
+        The arrays of the file (scalars as Python numbers, strings as ``str``),
+        with ``plan`` (a :class:`PerformancePlan`) and ``synth`` (a dict) parsed
+        from their JSON.
+
+    Raises
+    ------
+    FormatError
+        If the file is unreadable or not a performance file of this format version.
+    """
+    arrays = load_npz(path, format_name=FORMAT_NAME, format_version=FORMAT_VERSION)
+    out: dict[str, Any] = {}
+    for name, value in arrays.items():
+        if value.ndim == 0 and value.dtype.names is None:
+            value = value.item()
+        out[name] = value
+    out["plan"] = PerformancePlan.from_dict(json.loads(out["plan_json"]))
+    out["synth"] = json.loads(out["synth_json"])
+    return out

@@ -1,0 +1,382 @@
+r"""Stage ``render``: run LilyPond on a normalized piece -> PDF, unfolded MIDI, log.
+
+LilyPond runs once per piece with ``lilypond_patches/msmd.ily`` loaded through
+``-dinclude-settings`` (by way of a two-line ``msmd-settings.ily`` in the render
+folder that first defines the hooks' settings).  Those hooks split every typeset
+score into the score as printed (for the PDF) and a deep copy with all repeats
+unfolded (for the MIDI; or kept folded, in printed order, with
+``repeats="folded"``), in the same process, so the PDF and the MIDI come from
+one parse of the music.
+
+Each run ends in a :class:`RenderResult` written to ``render/render.json``.  A
+failed run raises the :class:`~msmd_builder.errors.PieceError` subclass that
+classifies it (syntax, scheme, missing include, crash, timeout, no output); the
+failure is cached like a success, so a rebuild does not retry an unchanged
+broken piece.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from msmd_builder.core.cache import StageCache, sha256_file
+from msmd_builder.core.errors import (
+    ERROR_CLASSES,
+    ConfigError,
+    LilyPondCrash,
+    LilyPondError,
+    LilyPondSyntaxError,
+    LilyPondTimeout,
+    MissingIncludeError,
+    NoOutputError,
+    PieceError,
+    SchemeError,
+)
+from msmd_builder.core.workdir import PieceDir
+from msmd_builder.lilypond.logs import noteheads_file, systems_file
+from msmd_builder.lilypond.tools import lilypond_executable, lilypond_version, patches_dir, run_tool
+from msmd_builder.stages.normalize import NormalizedPiece
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SEC",
+    "REPEATS_MODES",
+    "RECORD_FORMAT",
+    "RenderSettings",
+    "RenderResult",
+    "classify_log",
+    "preflight",
+    "run",
+]
+
+#: Per-piece wall-clock limit for LilyPond, seconds.
+DEFAULT_TIMEOUT_SEC = 300.0
+#: How the MIDI plays repeats: unfolded as performed, or folded in printed order (MSMD).
+REPEATS_MODES = ("unfolded", "folded")
+STAGE_VERSION = 3
+#: ``format_name`` of ``render/render.json``.
+RECORD_FORMAT = "msmd-builder/render-record"
+_MAX_MESSAGES = 20
+
+_ERROR_LINE = re.compile(r"(?:^|: )(?:fatal )?error: ", re.IGNORECASE)
+_WARNING_LINE = re.compile(r"(?:^|: )warning: ", re.IGNORECASE)
+_NATURAL = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What LilyPond produced for one piece.
+
+    Attributes
+    ----------
+    piece_id : str
+        The piece.
+    status : str
+        ``"ok"`` (no LilyPond errors), ``"degraded"`` (errors reported but a PDF
+        and a MIDI were written) or ``"failed"``.
+    render_dir : str
+        Folder of the outputs.
+    pdf_files, midi_files : tuple of str
+        Output file names inside ``render_dir``, in LilyPond's order.
+    lilypond_version : str
+        Version of the LilyPond that ran.
+    seconds : float
+        LilyPond's wall-clock time.
+    returncode : int
+        LilyPond's exit status (negative: killed by that signal).
+    n_errors, n_warnings : int
+        Counts of ``error:`` and ``warning:`` lines in the log.
+    messages : tuple of str
+        The first error lines (or warning lines when there are no errors).
+    error : dict
+        For a failed or degraded run, the classified LilyPond error as
+        ``{"error_class", "message", "detail"}``; else empty.
+    cache_key : str
+        Hash of sources, patches, settings and LilyPond version.
+    repeats : str
+        How the MIDI plays repeats: ``"unfolded"`` (as performed) or
+        ``"folded"`` (printed order, each alternative once, as MSMD).
+    """
+
+    piece_id: str
+    status: str
+    render_dir: str
+    pdf_files: tuple[str, ...]
+    midi_files: tuple[str, ...]
+    lilypond_version: str
+    seconds: float
+    returncode: int
+    n_errors: int
+    n_warnings: int
+    messages: tuple[str, ...] = field(default_factory=tuple)
+    error: dict[str, str] = field(default_factory=dict)
+    cache_key: str = ""
+    repeats: str = "unfolded"
+
+    @property
+    def ok(self) -> bool:
+        """True when a PDF and a MIDI were produced."""
+        return self.status in ("ok", "degraded")
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-serialisable dict."""
+        data = asdict(self)
+        data["pdf_files"] = list(self.pdf_files)
+        data["midi_files"] = list(self.midi_files)
+        data["messages"] = list(self.messages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenderResult:
+        """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name in ("pdf_files", "midi_files", "messages"):
+            values[name] = tuple(values[name])
+        return cls(**values)
+
+    def report_details(self) -> dict[str, Any]:
+        """Return what the build report shows of this stage."""
+        details: dict[str, Any] = {
+            "lilypond_seconds": self.seconds,
+            "pdf_files": list(self.pdf_files),
+            "midi_files": list(self.midi_files),
+            "lilypond_errors": self.n_errors,
+            "messages": list(self.messages[:5]),
+            "repeats": self.repeats,
+        }
+        if self.error:
+            details["degraded_class"] = self.error["error_class"]
+        return details
+
+    def raise_error(self) -> None:
+        """Re-raise the stored failure as its :class:`PieceError` subclass."""
+        if self.status == "failed" and self.error:
+            cls = ERROR_CLASSES.get(self.error["error_class"], PieceError)
+            raise cls(self.error["message"], detail=self.error.get("detail", ""))
+
+
+def _natural_key(name: str) -> list[object]:
+    """Order LilyPond's outputs as written: ``x``, ``x-1``, ``x-2``, ..., ``x-10``."""
+    return [int(part) if part.isdigit() else part for part in _NATURAL.split(Path(name).stem)]
+
+
+def classify_log(log: str, *, returncode: int, timed_out: bool, timeout_sec: float) -> PieceError:
+    """Turn a failed LilyPond run into the matching :class:`PieceError`.
+
+    Parameters
+    ----------
+    log : str
+        LilyPond's standard error.
+    returncode : int
+        Exit status; negative for a signal.
+    timed_out : bool
+        Whether the run was killed at the time limit.
+    timeout_sec : float
+        The limit, for the message.
+
+    Returns
+    -------
+    PieceError
+        The most specific class that explains the failure, with the first
+        relevant log line as message and the log's tail as detail.
+    """
+    lines = log.splitlines()
+    detail = "\n".join(lines[-40:])
+
+    def first(pattern: str) -> str | None:
+        regex = re.compile(pattern, re.IGNORECASE)
+        return next((line.strip() for line in lines if regex.search(line)), None)
+
+    if timed_out:
+        return LilyPondTimeout(
+            f"LilyPond ran past {timeout_sec:.0f} s and was killed", detail=detail
+        )
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return LilyPondCrash(f"LilyPond was killed by {name}", detail=detail)
+    line = first(r"cannot find file|can't find file|file not found")
+    if line:
+        return MissingIncludeError(line, detail=detail)
+    line = first(r"syntax error|unexpected|unterminated|not a note name|unknown escaped string")
+    if line and _ERROR_LINE.search(line):
+        return LilyPondSyntaxError(line, detail=detail)
+    line = first(
+        r"GUILE signaled an error|^ERROR: |Unbound variable|Wrong type argument|"
+        r"In procedure|wrong number of arguments|Guile error"
+    )
+    if line:
+        scheme_line = first(r"Unbound variable|Wrong type|In procedure|wrong number") or line
+        return SchemeError(scheme_line, detail=detail)
+    if returncode > 1 or first(r"Segmentation fault|Aborted|core dumped|Assertion"):
+        return LilyPondCrash(f"LilyPond exited with status {returncode}", detail=detail)
+    line = first(_ERROR_LINE.pattern)
+    if line:
+        return LilyPondError(line, detail=detail)
+    return NoOutputError(
+        "LilyPond wrote no PDF or no MIDI (nothing typeset or no music)", detail=detail
+    )
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    r"""Settings of the render stage.
+
+    Attributes
+    ----------
+    timeout_sec : float
+        Hard limit for the LilyPond run, seconds.
+    repeats : {"unfolded", "folded"}
+        ``"unfolded"``: the MIDI plays every repeat (volta, percent, tremolo)
+        as performed.  ``"folded"``: it plays the music in printed order, each
+        notehead once and every volta alternative in turn, like MSMD's MIDI.
+        Source ``\repeat unfold`` is printed in full and played in both modes.
+    """
+
+    timeout_sec: float = DEFAULT_TIMEOUT_SEC
+    repeats: str = "unfolded"
+
+    def __post_init__(self) -> None:
+        if self.repeats not in REPEATS_MODES:
+            raise ConfigError(
+                f"repeats must be one of {', '.join(REPEATS_MODES)}, got {self.repeats!r}"
+            )
+        if not self.timeout_sec > 0:
+            raise ConfigError(f"timeout_sec must be > 0, got {self.timeout_sec!r}")
+
+
+def preflight(settings: RenderSettings) -> None:
+    """Fail at once, with the fix, if LilyPond or the hooks are missing."""
+    lilypond_version()
+    patches_dir()
+
+
+def _outputs(render_dir: Path, record: Mapping[str, Any]) -> list[Path]:
+    """Files a render record stands for: PDFs, MIDIs and each PDF's geometry tables."""
+    pdfs = list(record["pdf_files"])
+    tables = [f(render_dir, pdf) for pdf in pdfs for f in (noteheads_file, systems_file)]
+    return [render_dir / name for name in pdfs + list(record["midi_files"])] + tables
+
+
+def run(
+    piece: NormalizedPiece, settings: RenderSettings, piece_dir: PieceDir, *, force: bool = False
+) -> RenderResult:
+    r"""Render one normalized piece to PDF and MIDI (repeats unfolded unless asked otherwise).
+
+    Parameters
+    ----------
+    piece : NormalizedPiece
+        Output of the normalize stage.
+    settings : RenderSettings
+        Time limit and how repeats are played.
+    piece_dir : PieceDir
+        The piece's work folder; outputs go to its ``render/``.
+    force : bool
+        Re-render even when a result with the same cache key exists.
+
+    Returns
+    -------
+    RenderResult
+        With ``status`` ``"ok"`` or ``"degraded"``.
+
+    Raises
+    ------
+    PieceError
+        The classified failure (also recorded in ``render.json``, so an
+        unchanged broken piece is not rendered again).
+    """
+    render_dir = piece_dir.render
+    patches = patches_dir()
+    cache = StageCache.for_document(
+        piece_dir.render_record,
+        {
+            "stage": "render",
+            "stage_version": STAGE_VERSION,
+            "sources": piece.cache_key,
+            "patches": {p.name: sha256_file(p) for p in sorted(patches.glob("*.ily"))},
+            "lilypond": lilypond_version(),
+            "timeout_sec": settings.timeout_sec,
+            "repeats": settings.repeats,
+        },
+        format_name=RECORD_FORMAT,
+        format_version=1,
+    )
+    hit = cache.lookup(
+        lambda record: _outputs(render_dir, record) if record["status"] != "failed" else [],
+        force=force,
+    )
+    if hit is not None:
+        previous = RenderResult.from_dict(hit)
+        previous.raise_error()
+        return previous
+
+    if render_dir.exists():
+        shutil.rmtree(render_dir)
+    render_dir.mkdir(parents=True)
+    stem = Path(piece.main_file).stem
+    # The hooks read their settings from Scheme defines made before msmd.ily loads.
+    hook_settings = render_dir / "msmd-settings.ily"
+    hook_settings.write_text(
+        f'#(define msmd-repeats \'{settings.repeats})\n\\include "msmd.ily"\n',
+        encoding="utf-8",
+    )
+    command = [
+        str(lilypond_executable()),
+        f"-dinclude-settings={hook_settings.resolve()}",
+        f"--include={patches}",
+        "--pdf",
+        f"--output={render_dir / stem}",
+        piece.main_file,
+    ]
+    run_ = run_tool(command, timeout_sec=settings.timeout_sec, cwd=piece.source_dir)
+    log = run_.stderr.replace(piece.source_dir.rstrip("/") + "/", "")
+    (render_dir / "lilypond.log").write_text(log, encoding="utf-8")
+    lines = log.splitlines()
+    errors = [line.strip() for line in lines if _ERROR_LINE.search(line)]
+    warnings = [line.strip() for line in lines if _WARNING_LINE.search(line)]
+    pdfs = sorted((p.name for p in render_dir.glob("*.pdf")), key=_natural_key)
+    midis = sorted(
+        (p.name for p in render_dir.iterdir() if p.suffix in (".midi", ".mid")), key=_natural_key
+    )
+    produced = bool(pdfs) and bool(midis) and not run_.timed_out and run_.returncode >= 0
+    classified: PieceError | None = None
+    if errors or not produced:
+        classified = classify_log(
+            log,
+            returncode=run_.returncode,
+            timed_out=run_.timed_out,
+            timeout_sec=settings.timeout_sec,
+        )
+    # A missing include always loses music, whatever LilyPond managed to write.
+    if not produced or isinstance(classified, MissingIncludeError):
+        status = "failed"
+    else:
+        status = "degraded" if errors else "ok"
+    failure = classified if status == "failed" else None
+    result = RenderResult(
+        piece_id=piece.piece_id,
+        status=status,
+        render_dir=str(render_dir.resolve()),
+        pdf_files=tuple(pdfs),
+        midi_files=tuple(midis),
+        lilypond_version=lilypond_version(),
+        seconds=round(run_.seconds, 4),
+        returncode=run_.returncode,
+        n_errors=len(errors),
+        n_warnings=len(warnings),
+        messages=tuple((errors or warnings)[:_MAX_MESSAGES]),
+        error=classified.to_dict() if classified else {},
+        cache_key=cache.key,
+        repeats=settings.repeats,
+    )
+    cache.store(result.to_dict())
+    if failure is not None:
+        raise failure
+    return result

@@ -1,0 +1,207 @@
+"""The HTML build report, from a real build's JSON report, loaded in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from msmd_builder.cli import main
+from msmd_builder.outputs.report_html import PLOT_DIR, composer_of, write_report_html
+from msmd_builder.stages.perform.plans import plan_performances
+from msmd_builder.stages.perform.soundfonts import load_soundfonts
+from tests.conftest import EXAMPLES_ROOT
+from tests.helpers.chromium import Chromium, chromium_or_skip
+
+EXAMPLES = (
+    "ExampleA/O3/ornament-rondino",
+    "ExampleB/O7/chord-prelude",
+    "ExampleC/O3/old-syntax-gavotte",
+)
+BROKEN = r"""\version "2.24.0"
+\header { title = "Rests only" composer = "Nobody" mutopiainstrument = "Piano" }
+\score { \new Staff { r1 r1 } \layout { } \midi { } }
+"""
+
+#: MSMD's "all" split (Dorfer et al. 2018, Table 1).
+MSMD_ALL = {
+    "train": {
+        "pieces": 360,
+        "pages": 970,
+        "noteheads": 316038,
+        "events": 310377,
+        "aligned_pairs": 308761,
+    },
+    "valid": {"pieces": 19, "pages": 28, "noteheads": 6907, "events": 6583, "aligned_pairs": 6660},
+    "test": {
+        "pieces": 100,
+        "pages": 131,
+        "noteheads": 29851,
+        "events": 29811,
+        "aligned_pairs": 29321,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Three examples and a piece with nothing to align, built; returns (work, report path)."""
+    root = tmp_path_factory.mktemp("corpus")
+    for rel in EXAMPLES:
+        shutil.copytree(EXAMPLES_ROOT / "ftp" / rel, root / "ftp" / rel)
+    broken = root / "ftp" / "TestX" / "O1" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "broken.ly").write_text(BROKEN, encoding="utf-8")
+    work = tmp_path_factory.mktemp("work")
+    runner = CliRunner()
+    scan = runner.invoke(main, ["corpus", "scan", str(root), "--work-dir", str(work)])
+    assert scan.exit_code == 0, scan.output
+    render = runner.invoke(main, ["corpus", "render", "--work-dir", str(work), "--workers", "2"])
+    assert render.exit_code == 0, render.output
+    return work, work / "reports" / "render.json"
+
+
+def _enriched(work, report_path, out_path):
+    """The report with the keys later stages add: table1, msmd_table1, performances."""
+    document = json.loads(report_path.read_text(encoding="utf-8"))
+    ok = [p for p in document["pieces"] if p["status"] != "failed"]
+    specs = load_soundfonts()
+    for piece in ok:
+        with np.load(work / "pieces" / piece["piece_id"] / "align" / "alignment.npz") as data:
+            end_sec = float(data["performed"]["offset_sec"].max())
+        plans = plan_performances(piece["piece_id"], role="train", soundfonts=specs, seed=0)
+        piece["details"]["performances"] = [
+            {
+                "performance_id": p.performance_id,
+                "tempo_ratio": p.tempo_ratio,
+                "soundfont": p.soundfont,
+                "duration_sec": round(end_sec / p.tempo_ratio + 1.0, 3),
+                "onset_fraction": None,
+            }
+            for p in plans
+        ]
+
+    def part(pieces):
+        stats = [p["details"]["alignment"] for p in pieces]
+        return {
+            "pieces": len(pieces),
+            "pages": sum(s["pages"] for s in stats),
+            "noteheads": sum(s["noteheads"] for s in stats),
+            "events": sum(s["performed_notes"] for s in stats),
+            "aligned_pairs": sum(s["aligned_performed_notes"] for s in stats),
+        }
+
+    table1 = {"all": {"train": part(ok[:-1]), "valid": part([]), "test": part(ok[-1:])}}
+    document["summary"]["table1"] = table1
+    document["summary"]["msmd_table1"] = {"all": MSMD_ALL}
+    out_path.write_text(json.dumps(document), encoding="utf-8")
+    return document
+
+
+def _plots(out):
+    return sorted(p.name for p in (out / PLOT_DIR).glob("*.png"))
+
+
+def test_report_page_in_chromium(built, tmp_path):
+    chromium_or_skip()
+    work, report_path = built
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    failed = [p for p in report["pieces"] if p["status"] == "failed"]
+    assert [p["piece_id"] for p in failed] == ["TestX__O1__broken"]
+
+    page = write_report_html(report_path, tmp_path / "plain")
+    assert page == tmp_path / "plain" / "report.html"
+    expected = [
+        "alignment.png",
+        "composers.png",
+        "failures.png",
+        "pages-noteheads.png",
+        "stage-seconds.png",
+    ]
+    assert _plots(tmp_path / "plain") == expected  # no performances in a build to alignment
+
+    with Chromium(width=1200, height=900) as browser:
+        browser.open(page)
+        images = browser.evaluate(
+            "Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])"
+        )
+        assert sorted(src for src, _ in images) == [f"{PLOT_DIR}/{n}" for n in expected]
+        assert all(width > 0 for _, width in images), images
+        rows = browser.evaluate(
+            "Array.from(document.querySelectorAll('#failed tr')).slice(1)"
+            ".map(r => Array.from(r.cells).map(c => c.innerText))"
+        )
+        assert rows == [
+            [
+                "TestX__O1__broken",
+                failed[0]["stage"],
+                failed[0]["error_class"],
+                failed[0]["message"][:500].strip(),
+            ]
+        ]
+        assert "no performances" in browser.evaluate(
+            "document.getElementById('performances').innerText"
+        )
+        assert "no split statistics" in browser.evaluate(
+            "document.getElementById('table1').innerText"
+        )
+        assert browser.evaluate("document.querySelectorAll('#pieces tr').length") == 1 + 4
+        assert browser.errors == []
+        shot = browser.screenshot(tmp_path / "report.png", full_page=True)
+    print(f"report screenshot: {shot}")
+
+
+def test_report_with_splits_and_performances(built, tmp_path):
+    chromium_or_skip()
+    work, report_path = built
+    document = _enriched(work, report_path, tmp_path / "enriched.json")
+    page = write_report_html(tmp_path / "enriched.json", tmp_path / "out")
+    assert "performances.png" in _plots(tmp_path / "out")
+
+    with Chromium(width=1200, height=900) as browser:
+        browser.open(page)
+        assert all(browser.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)"))
+        cells = browser.evaluate(
+            "Array.from(document.querySelectorAll('table.t1 tr')).slice(2)"
+            ".map(r => Array.from(r.cells).map(c => c.innerText))"
+        )
+        train = document["summary"]["table1"]["all"]["train"]
+        assert cells[0] == [
+            "all",
+            "train",
+            *(
+                f"{v:,}"
+                for k in ("pieces", "pages", "noteheads", "events", "aligned_pairs")
+                for v in (train[k], MSMD_ALL["train"][k])
+            ),
+        ]
+        assert [row[0] for row in cells[1:]] == ["valid", "test", "total"]
+        parts = document["summary"]["table1"]["all"].values()
+        assert cells[-1][5] == f"{sum(p['noteheads'] for p in parts):,}"
+        assert cells[-1][6] == f"{sum(p['noteheads'] for p in MSMD_ALL.values()):,}"
+        assert browser.errors == []
+        shot = browser.screenshot(tmp_path / "report-splits.png", full_page=True)
+    print(f"report screenshot: {shot}")
+
+
+def test_report_is_deterministic_and_handles_bare_reports(built, tmp_path):
+    work, report_path = built
+    _enriched(work, report_path, tmp_path / "enriched.json")
+    first = write_report_html(tmp_path / "enriched.json", tmp_path / "a")
+    second = write_report_html(tmp_path / "enriched.json", tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
+    for name in _plots(tmp_path / "a"):
+        assert (tmp_path / "a" / PLOT_DIR / name).read_bytes() == (
+            tmp_path / "b" / PLOT_DIR / name
+        ).read_bytes()
+
+    # A report of nothing at all still gives a page, and stale plots are removed.
+    (tmp_path / "empty.json").write_text(json.dumps({"summary": {}, "pieces": []}))
+    empty = write_report_html(tmp_path / "empty.json", tmp_path / "a")
+    assert _plots(tmp_path / "a") == []
+    assert "No pieces in this report." in empty.read_text(encoding="utf-8")
+    assert composer_of({"piece_id": "BachJS__BWV772__inv1", "details": {}}) == "BachJS"
+    assert composer_of({"piece_id": "x", "details": {"composer": "MozartWA"}}) == "MozartWA"

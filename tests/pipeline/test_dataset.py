@@ -1,0 +1,249 @@
+"""The whole build over examples/: pieces, splits, shards, report; reruns, kills, plan changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from msmd_builder.cli import main
+from msmd_builder.dataset.reader import open_split
+from tests.conftest import EXAMPLES_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def build(work: Path, out: Path, *extra: str) -> dict:
+    result = CliRunner().invoke(
+        main,
+        [
+            "dataset",
+            str(EXAMPLES_ROOT),
+            "--work-dir",
+            str(work),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--seed",
+            "3",
+            *extra,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "report.json").read_text())
+
+
+def piece_checksums(out: Path, split: str) -> dict[str, str]:
+    manifest = json.loads((out / split / "manifest.json").read_text())
+    sums = {}
+    for part in manifest["parts"].values():
+        for piece in part["pieces"]:
+            sums[piece["piece_id"]] = piece["content_sha256"]
+    return sums
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dataset")
+    started = time.perf_counter()
+    report = build(root / "work", root / "out")
+    return root, report, time.perf_counter() - started
+
+
+def test_default_dataset_is_complete(built):
+    root, report, _ = built
+    summary = report["summary"]
+    n = len(report["pieces"])
+    assert n >= 12
+    assert summary["status_counts"].get("failed", 0) == 0
+    # Examples have no Bach: bach-only and bach-out cannot be drawn, and say so.
+    assert set(summary["splits"]) == {"all"}
+    assert set(summary["skipped_splits"]) == {"bach-only", "bach-out"}
+    counts = summary["splits"]["all"]
+    assert counts["train"] + counts["valid"] + counts["test"] == n
+    # Every piece got every role's performances, and the onset checks pass.
+    perf = summary["performance_totals"]
+    assert perf["pieces"] == n and perf["performances"] == 8 * n
+    assert perf["onset_checks"] == 2 * n and perf["onset_checks_below_98"] == 0
+    # Shards hold what the report counts (Table 1 figures).
+    with open_split(root / "out" / "all") as reader:
+        for part, row in summary["table1"]["all"].items():
+            ids = reader.piece_ids(part)
+            assert len(ids) == row["pieces"]
+            records = [reader.read_piece(part, piece_id) for piece_id in ids]
+            assert sum(len(r.noteheads) for r in records) == row["noteheads"]
+            assert sum(len(r.performed) for r in records) == row["events"]
+            assert (
+                sum(int((r.performed["notehead_id"] >= 0).sum()) for r in records)
+                == row["aligned_pairs"]
+            )
+            expected = 7 if part in ("train", "valid") else 1
+            assert all(len(r.performances) == expected for r in records)
+    md = (root / "out" / "report.md").read_text()
+    assert "## Split all" in md and "## Performances" in md
+
+
+def test_rerun_with_nothing_changed_does_nothing(built):
+    root, _, _ = built
+    shard_files = sorted((root / "out" / "all").glob("*.h5"))
+    mtimes = [p.stat().st_mtime_ns for p in shard_files]
+    started = time.perf_counter()
+    report = build(root / "work", root / "out")
+    elapsed = time.perf_counter() - started
+    assert [p.stat().st_mtime_ns for p in shard_files] == mtimes
+    print(f"no-op rebuild of {len(report['pieces'])} pieces: {elapsed:.2f} s")
+    for piece in report["pieces"]:
+        assert piece["seconds"]["render"] < 0.5, piece["piece_id"]
+        assert piece["details"]["perform_seconds"] == {}, piece["piece_id"]
+
+
+def test_killed_build_resumes_to_identical_shards(built, tmp_path):
+    root, _, _ = built
+    work, out = tmp_path / "work", tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "msmd_builder.cli",
+        "dataset",
+        str(EXAMPLES_ROOT),
+        "--work-dir",
+        str(work),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--seed",
+        "3",
+    ]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list(work.glob("pieces/*/perform/*.npz"))) >= 10:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "the build finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "all" / "manifest.json").exists()
+
+    build(work, out)
+    assert piece_checksums(out, "all") == piece_checksums(root / "out", "all")
+
+
+def test_changing_the_plan_reruns_only_performances(built, tmp_path):
+    root, _, _ = built
+    work = tmp_path / "work"
+    shutil.copytree(root / "work", work)
+    score_json = sorted(work.glob("pieces/*/score/score.json"))
+    align_json = sorted(work.glob("pieces/*/align/align.json"))
+    before = [p.stat().st_mtime_ns for p in [*score_json, *align_json]]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: small\ntrain: {n_performances: 2}\nvalid: {n_performances: 2}\n")
+    report = build(work, tmp_path / "out", "--performance-recipe", str(recipe))
+    assert [p.stat().st_mtime_ns for p in [*score_json, *align_json]] == before
+    for piece in report["pieces"]:
+        assert piece["seconds"]["render"] < 0.5
+        assert len(piece["details"]["performances"]) == 3  # 2 train/valid + 1 test
+    with open_split(tmp_path / "out" / "all") as reader:
+        record = reader.read_piece("train", reader.piece_ids("train")[0])
+        assert len(record.performances) == 2
+
+
+def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_path):
+    from tests.helpers.chromium import Chromium, chromium_or_skip
+
+    chromium_or_skip()
+    root, report, _ = built
+    piece = "ExampleB__O15__da-capo-waltz"
+    runner = CliRunner()
+    view = runner.invoke(
+        main, ["view", piece, "--html", "--work-dir", str(root / "work"), "--out", str(tmp_path)]
+    )
+    assert view.exit_code == 0, view.output
+    page = Path(view.output.strip().splitlines()[-1])
+    html_report = runner.invoke(main, ["report", str(root / "out" / "report.json")])
+    assert html_report.exit_code == 0, html_report.output
+    report_page = Path(html_report.output.strip().splitlines()[-1])
+    stats = next(p for p in report["pieces"] if p["piece_id"] == piece)["details"]["alignment"]
+
+    with Chromium(width=1280, height=900) as browser:
+        browser.open(page)
+        assert (
+            browser.evaluate("document.querySelectorAll('rect.nh').length")
+            == stats["visible_noteheads"]
+        )
+        assert browser.evaluate("document.querySelectorAll('#perf option').length") == 8
+        assert browser.evaluate("document.getElementById('audio').readyState >= 0")
+        viewer_shot = browser.screenshot(tmp_path / "default-viewer.png")
+        assert browser.errors == []
+    with Chromium(width=1280, height=900) as browser:
+        browser.open(report_page)
+        images = browser.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+        )
+        assert images and all(images)
+        assert "Table 1" in browser.evaluate("document.body.innerText")
+        report_shot = browser.screenshot(tmp_path / "default-report.png", full_page=True)
+        assert browser.errors == []
+    print(f"screenshots: {viewer_shot} {report_shot}")
+    assert viewer_shot.stat().st_size > 10_000 and report_shot.stat().st_size > 10_000
+
+
+def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
+    """``msmd-build train`` reads the shards, writes a run folder, evaluates on the test part."""
+    pytest.importorskip("torch")
+    root, _, _ = built
+    run = tmp_path / "run"
+    common = ["--dataset", str(root / "out"), "--split", "all", "--threads", "1"]
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            *common,
+            "--epoch-pairs",
+            "200",
+            "--max-epochs",
+            "1",
+            "--refine-cca",
+            "300",
+            "--out",
+            str(run),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert {"best.pt", "refined.pt", "metrics.csv", "learning_curve.png", "evaluation.json"} <= {
+        p.name for p in run.iterdir()
+    }
+    report = json.loads((run / "evaluation.json").read_text())
+    manifest = json.loads((root / "out" / "all" / "manifest.json").read_text())
+    assert report["test_pieces"] == [p["piece_id"] for p in manifest["parts"]["test"]["pieces"]]
+    assert report["retrieval"]["2000"]["random"]["n"] == min(2000, report["test_pairs"])
+
+    again = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(run / "best.pt"),
+            *common,
+            "--pairs",
+            "100",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert "| audio-to-sheet |" in (tmp_path / "ev" / "evaluation.md").read_text()
+
+    missing = CliRunner().invoke(main, ["train", "--dataset", str(tmp_path), "--out", str(run)])
+    assert missing.exit_code == 2 and "run msmd-build dataset first" in missing.output
