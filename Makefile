@@ -3,6 +3,8 @@
 #   make dataset MUTOPIA_ROOT=.. build the real one from a Mutopia checkout
 #   make test                    install what is missing and run the tests
 #   make train-smoke             train a model for a minute on the default dataset
+#   make install-check           non-editable `pip install .` into a fresh virtualenv, then
+#                                build the default dataset with it from another folder
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -20,7 +22,7 @@ APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
 TEST_APT_PACKAGES := chromium
 DATASET_ARGS ?=
 
-.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke
+.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke install-check
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
@@ -60,6 +62,22 @@ train-smoke: dataset
 test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# What a user of `pip install .` gets: the package with its hooks and soundfont list,
+# no checkout around it. Builds the default dataset in a temporary folder.
+INSTALL_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/msmd-builder-install-check
+install-check: setup
+	rm -rf $(INSTALL_CHECK_DIR) && mkdir -p $(INSTALL_CHECK_DIR)
+	$(PYTHON) -m venv $(INSTALL_CHECK_DIR)/venv
+	$(INSTALL_CHECK_DIR)/venv/bin/pip install -q --upgrade pip
+	$(INSTALL_CHECK_DIR)/venv/bin/pip install -q .
+	here="$$(pwd)"; cd $(INSTALL_CHECK_DIR) && \
+		venv/bin/python -c "import msmd_builder, sys; p = msmd_builder.__file__; \
+			print(p); sys.exit('installed from the checkout: ' + p if p.startswith('$$here/msmd_builder') else 0)" && \
+		venv/bin/msmd-build dataset "$$here/examples" --work-dir work --out out --workers $(WORKERS) && \
+		venv/bin/python -c "import json, sys; s = json.load(open('out/report.json'))['summary']; \
+			print(s['status_counts']); sys.exit(s['status_counts'].get('failed', 0))"
+	rm -rf $(INSTALL_CHECK_DIR)
 
 lint: setup
 	$(BIN)/ruff check msmd_builder tests bench

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from msmd_builder.pipeline.report import write_report
 from msmd_builder.pipeline.run import run_pieces
-from msmd_builder.pipeline.settings import BuildSettings  # noqa: E402
+from msmd_builder.pipeline.settings import build_settings
 from msmd_builder.stages.corpus.index import select_keyboard, write_index
 from msmd_builder.stages.corpus.scan import scan_corpus  # noqa: E402
 
@@ -50,7 +50,7 @@ def main() -> None:
     scan_sec = time.perf_counter() - started
     write_index(entries, work / "index.csv")
     keyboard = select_keyboard(entries)[: args.limit]
-    settings = BuildSettings(work_dir=str(work.resolve()), mutopia_root=args.mutopia_root)
+    settings = build_settings(work, args.mutopia_root)
     started = time.perf_counter()
     outcomes = run_pieces(keyboard, settings, workers=args.workers)
     wall = time.perf_counter() - started

@@ -7,17 +7,17 @@ Usage::
 For each soundfont of ``soundfonts.txt``:
 
 - ``load s``: loading the file and pinning its piano preset into a fresh
-  :class:`~msmd_builder.perform.SoundfontCache` (dynamic sample loading, what a
+  :class:`~msmd_builder.stages.perform.fluidsynth.SoundfontCache` (dynamic sample loading, what a
   worker pays once), median of 3;
 - ``full sfload s`` (with ``--full-load``): a plain ``sfload`` that reads and
   decodes every sample of the file (what the ``fluidsynth`` command line pays
   per file), one run;
-- ``synth s/min``: :func:`~msmd_builder.perform.synthesize` of a synthetic dense
+- ``synth s/min``: :func:`~msmd_builder.stages.perform.fluidsynth.synthesize` of a synthetic dense
   piano texture (16th-note arpeggios, a melody and left-hand chords, about 13
   notes per second) of ``--minutes`` minutes, with the configured reverb and
   chorus (on), median of ``--repeats`` runs, divided by the audio's minutes;
 - ``dry s/min``: the same with reverb and chorus off;
-- ``onsets rec/prec``: :func:`~msmd_builder.perform.verify_onsets` on that audio:
+- ``onsets rec/prec``: :func:`~msmd_builder.stages.perform.onsets.verify_onsets` on that audio:
   the fraction of recorded onsets with a detected onset within one frame (50 ms),
   and the fraction of detected onsets near a recorded one.
 """

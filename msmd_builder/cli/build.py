@@ -113,10 +113,10 @@ def corpus_render(
     """
     from msmd_builder.pipeline.report import write_report
     from msmd_builder.pipeline.settings import build_settings
-    from msmd_builder.stages.corpus.index import corpus_root, index_entries
+    from msmd_builder.stages.corpus.index import corpus_root, index_entries, select_pieces
 
     wd = WorkDir(work_dir)
-    entries = _select(index_entries(wd), piece_ids, limit, all_pieces)
+    entries = select_pieces(index_entries(wd), piece_ids, limit=limit, all_pieces=all_pieces)
     settings = build_settings(
         work_dir,
         corpus_root(wd),
@@ -178,18 +178,6 @@ def piece_command(
     click.echo(json.dumps(asdict(outcome), indent=2))
     if outcome.status == "failed":
         raise SystemExit(1)
-
-
-def _select(entries, piece_ids, limit, all_pieces):  # noqa: ANN001, ANN202 - CLI glue
-    if piece_ids:
-        wanted = set(piece_ids)
-        chosen = [e for e in entries if e.piece_id in wanted]
-        missing = wanted - {e.piece_id for e in chosen}
-        if missing:
-            raise click.BadParameter(f"not in the index: {', '.join(sorted(missing))}")
-    else:
-        chosen = [e for e in entries if all_pieces or e.is_keyboard]
-    return chosen[:limit] if limit else chosen
 
 
 def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=None):  # noqa: ANN001, ANN202 - CLI glue
@@ -358,14 +346,14 @@ def dataset_command(
     """
     from msmd_builder.pipeline.dataset import DatasetOptions
     from msmd_builder.pipeline.settings import build_settings
-    from msmd_builder.stages.corpus.index import corpus_root, index_entries
+    from msmd_builder.stages.corpus.index import corpus_root, index_entries, select_pieces
     from msmd_builder.stages.corpus.scan import scan_into
     from msmd_builder.stages.perform.plans import choose_recipe
 
     wd = WorkDir(work_dir)
     if mutopia_root is not None:
         scan_into(wd, mutopia_root, if_changed=True)
-    entries = _select(index_entries(wd), piece_ids, limit, False)
+    entries = select_pieces(index_entries(wd), piece_ids, limit=limit)
     recipe = choose_recipe(
         recipe_file=performance_recipe, humanize=humanize, tempo_robustness=tempo_robustness
     )

@@ -1,8 +1,8 @@
 """In-memory records of one built piece, as the shards store and return it.
 
-The shard writer (:mod:`msmd_builder.shards`) serializes a :class:`PieceRecord`
+The shard writer (:mod:`msmd_builder.stages.shards`) serializes a :class:`PieceRecord`
 and its reader gives one back, field for field; training-pair extraction
-(:mod:`msmd_builder.pairs`) and the trainer consume nothing else.  Keeping the
+(:mod:`msmd_builder.dataset.pairs`) and the trainer consume nothing else.  Keeping the
 record here, apart from both, lets every consumer be written and tested against
 the same small contract.
 """
@@ -28,7 +28,7 @@ class PerformanceRecord:
     performance_id : str
         ``<piece_id>__tempo-<1000 * ratio>__<soundfont>[__humanized]``.
     plan : dict
-        :meth:`msmd_builder.perform.PerformancePlan.to_dict` of the plan that made it.
+        :meth:`msmd_builder.stages.perform.plans.PerformancePlan.to_dict` of the plan that made it.
     spectrogram : np.ndarray [shape=(92, n_frames), dtype=float32]
         MSMD's log-frequency spectrogram at 20 frames per second.
     events : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
@@ -49,7 +49,7 @@ class PerformanceRecord:
 
     @classmethod
     def from_performance(cls, data: Mapping[str, Any]) -> PerformanceRecord:
-        """Build a record from :func:`msmd_builder.perform.load_performance` output."""
+        """Build a record from :func:`msmd_builder.stages.perform.npz.load_performance` output."""
         return cls(
             performance_id=str(data["performance_id"]),
             plan=json.loads(data["plan_json"]),
@@ -74,9 +74,9 @@ class PieceRecord:
         ``(book, page)`` of each entry of ``pages``, in reading order.
     pages : list of np.ndarray [dtype=uint8]
         Grayscale page images (height x width, 255 = white).
-    systems : np.ndarray [dtype=msmd_builder.score.SYSTEM_DTYPE]
+    systems : np.ndarray [dtype=msmd_builder.core.tables.SYSTEM_DTYPE]
         Staff systems with their boxes in points and page pixels.
-    noteheads : np.ndarray [dtype=msmd_builder.score.NOTEHEAD_DTYPE]
+    noteheads : np.ndarray [dtype=msmd_builder.core.tables.NOTEHEAD_DTYPE]
         Every notehead; ``notehead_id`` equals the row index.
     performed : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
         Performed note events at the score's own tempo, in playing order.

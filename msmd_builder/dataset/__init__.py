@@ -1,4 +1,10 @@
 """What a consumer of a built dataset uses.
 
-The shard reader, the built-piece reader and training pairs (numpy only, no torch).
+The shard reader (:func:`open_split`, :func:`open_shard`; h5py and numpy only),
+the built-piece reader of a work directory (:mod:`.built`) and training pairs
+(:mod:`.pairs`, numpy only, no torch).
 """
+
+from msmd_builder.dataset.reader import open_shard, open_split
+
+__all__ = ["open_split", "open_shard"]

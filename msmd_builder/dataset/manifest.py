@@ -150,7 +150,7 @@ def _record_arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
 def piece_checksum(record: PieceRecord) -> str:
     """Content checksum of a piece, independent of how HDF5 lays the bytes out.
 
-    The SHA-256 (:func:`msmd_builder.cache.stable_key`) of a canonical JSON
+    The SHA-256 (:func:`msmd_builder.core.cache.stable_key`) of a canonical JSON
     document holding the piece id, the metadata, every array as ``[path,
     numpy dtype descr, shape, array_sha256]`` in the order of
     ``docs/format.md``, and each performance's id, plan and duration.  Equal

@@ -1,6 +1,6 @@
 """Training pairs: sheet snippets and spectrogram excerpts around aligned notes.
 
-Reads :class:`~msmd_builder.records.PieceRecord` objects and cuts the pairs of
+Reads :class:`~msmd_builder.core.records.PieceRecord` objects and cuts the pairs of
 Dorfer et al. (TISMIR 2018, Section 3.1), as MSMD's own data pool did:
 
 1. :func:`unroll_systems` cuts a band :data:`STRIP_HEIGHT_PX` = 200 px high,

@@ -40,9 +40,9 @@ def draw_overlays(
     Parameters
     ----------
     noteheads, systems : np.ndarray
-        Geometry tables with pixel boxes (see :mod:`msmd_builder.score`).
+        Geometry tables with pixel boxes (see :mod:`msmd_builder.stages.score`).
     performed : np.ndarray
-        The performed-notes table (see :mod:`msmd_builder.align`).
+        The performed-notes table (see :mod:`msmd_builder.stages.align`).
     pages : list of dict
         The score stage's page records (``book``, ``page``, ``path``).
     image_dir : path

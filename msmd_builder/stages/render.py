@@ -9,7 +9,7 @@ unfolded (for the MIDI; or kept folded, in printed order, with
 one parse of the music.
 
 Each run ends in a :class:`RenderResult` written to ``render/render.json``.  A
-failed run raises the :class:`~msmd_builder.errors.PieceError` subclass that
+failed run raises the :class:`~msmd_builder.core.errors.PieceError` subclass that
 classifies it (syntax, scheme, missing include, crash, timeout, no output); the
 failure is cached like a success, so a rebuild does not retry an unchanged
 broken piece.

@@ -2,8 +2,9 @@
 
 Reads what the earlier stages left in the work directory for each piece of a
 split (page PNGs, ``geometry.npz``, ``alignment.npz``, ``perform.json`` and the
-performance files), gathers it into a :class:`~msmd_builder.records.PieceRecord`
-(:func:`collect_piece`) and writes::
+performance files) through the built-piece reader
+(:class:`~msmd_builder.dataset.built.BuiltPiece`), gathers it into a
+:class:`~msmd_builder.core.records.PieceRecord` and writes::
 
     <out_dir>/<split>/<part>-00000.h5     pieces of the part, in split order
     <out_dir>/<split>/<part>-00001.h5     (a new file when the size bound is reached)
@@ -38,9 +39,10 @@ Each shard is written under a temporary name and renamed, and the manifest is
 removed before and written after the shards, so a killed build leaves either
 the previous complete split or no manifest at all.
 
-Reading needs only h5py and numpy: :func:`open_split` and :func:`open_shard`.
+Reading needs only h5py and numpy: :func:`msmd_builder.dataset.open_split` and
+:func:`msmd_builder.dataset.open_shard`.
 Training pairs (sheet snippet, spectrogram excerpt) are cut by
-:mod:`msmd_builder.pairs` from the records these return.
+:mod:`msmd_builder.dataset.pairs` from the records these return.
 """
 
 from __future__ import annotations

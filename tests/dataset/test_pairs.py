@@ -1,4 +1,4 @@
-"""Tests of msmd_builder.pairs on a synthetic piece whose geometry is known exactly."""
+"""Tests of msmd_builder.dataset.pairs on a synthetic piece whose geometry is known exactly."""
 
 from __future__ import annotations
 

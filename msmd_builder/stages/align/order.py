@@ -47,9 +47,9 @@ def reading_order(performed: np.ndarray, noteheads: np.ndarray) -> ReadingOrder:
     Parameters
     ----------
     performed : np.ndarray
-        :data:`~msmd_builder.tables.PERFORMED_EVENT_DTYPE`, in playing order.
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, in playing order.
     noteheads : np.ndarray
-        :data:`~msmd_builder.score.NOTEHEAD_DTYPE`, indexed by ``notehead_id``.
+        :data:`~msmd_builder.core.tables.NOTEHEAD_DTYPE`, indexed by ``notehead_id``.
 
     Returns
     -------

@@ -28,8 +28,8 @@ only with other letter case; it is followed), ``dynamic-include`` (a Scheme
 expression, not resolved), ``include-cycle``, ``encoding`` (a file is not
 UTF-8), ``no-version``, ``collection``, ``header-only``, ``header-sidecar``,
 ``id-collision`` and ``layout``. ``missing-include`` and ``encoding`` are the
-``error_class`` strings of :class:`~msmd_builder.errors.MissingIncludeError`
-and :class:`~msmd_builder.errors.SourceEncodingError`.
+``error_class`` strings of :class:`~msmd_builder.core.errors.MissingIncludeError`
+and :class:`~msmd_builder.core.errors.SourceEncodingError`.
 
 Which files are pieces, the piece id and the keyboard rule are described in
 :func:`scan_corpus`, :func:`classify_instrument` and ``docs/corpus.md``.

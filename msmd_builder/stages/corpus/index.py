@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -26,6 +26,7 @@ __all__ = [
     "read_index",
     "select_keyboard",
     "find_piece",
+    "select_pieces",
     "write_corpus",
     "corpus_root",
     "index_entries",
@@ -198,6 +199,42 @@ def read_index(path: str | os.PathLike[str]) -> list[PieceEntry]:
 def select_keyboard(entries: Iterable[PieceEntry]) -> list[PieceEntry]:
     """Return the entries with ``is_keyboard``, in the given order."""
     return [entry for entry in entries if entry.is_keyboard]
+
+
+def select_pieces(
+    entries: Sequence[PieceEntry],
+    piece_ids: Iterable[str] = (),
+    *,
+    limit: int | None = None,
+    all_pieces: bool = False,
+) -> list[PieceEntry]:
+    """Choose the pieces of a run: the given ids, else the keyboard pieces (or all of them).
+
+    Parameters
+    ----------
+    entries : sequence of PieceEntry
+        The index.
+    piece_ids : iterable of str
+        Only these pieces, in index order.
+    limit : int, optional
+        Only the first ``limit`` chosen pieces.
+    all_pieces : bool
+        Without ids: also pieces that are not solo keyboard.
+
+    Raises
+    ------
+    ConfigError
+        If an id is not in the index.
+    """
+    wanted = set(piece_ids)
+    if wanted:
+        chosen = [e for e in entries if e.piece_id in wanted]
+        missing = wanted - {e.piece_id for e in chosen}
+        if missing:
+            raise ConfigError(f"not in the index: {', '.join(sorted(missing))}")
+    else:
+        chosen = [e for e in entries if all_pieces or e.is_keyboard]
+    return chosen[:limit] if limit else chosen
 
 
 def find_piece(entries: Iterable[PieceEntry], piece_id: str) -> PieceEntry | None:

@@ -372,7 +372,7 @@ class PerformancePlan:
     piece_id : str
         The piece this performance belongs to.
     soundfont : str
-        Name of a :class:`~msmd_builder.soundfonts.SoundfontSpec`.
+        Name of a :class:`~msmd_builder.stages.perform.soundfonts.SoundfontSpec`.
     tempo_ratio : float
         Performance speed relative to the score (2.0 = twice as fast):
         ``t_perf = t_score / tempo_ratio``.
@@ -457,7 +457,7 @@ def plan_performances(
     role : {'train', 'valid', 'test'}
         Split role of the piece.
     soundfonts : sequence of SoundfontSpec
-        The soundfont list (:func:`msmd_builder.soundfonts.load_soundfonts`);
+        The soundfont list (:func:`msmd_builder.stages.perform.soundfonts.load_soundfonts`);
         its order decides the reference soundfont of each role (the first).
     seed : int
         Global seed of the build.

@@ -14,7 +14,7 @@ pipeline step by step in vectorised numpy:
    (1/32767 for int16), float audio is taken as is (expected in [-1, 1]);
 2. frame ``i`` = samples ``[floor(i * 1102.5), floor(i * 1102.5) + 2048)``,
    zero-padded past the end, ``ceil(n_samples / 1102.5)`` frames (see
-   :mod:`msmd_builder.units`);
+   :mod:`msmd_builder.core.units`);
 3. each frame times madmom's default window ``np.hanning(2048)``, the
    *symmetric* Hann window (first and last coefficient 0), FFT, magnitude of
    bins 0..1023 (the Nyquist bin is dropped);

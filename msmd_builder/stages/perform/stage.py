@@ -126,7 +126,7 @@ def performance_cache_key(
     Returns
     -------
     str
-        Hex SHA-256 (:func:`msmd_builder.cache.stable_key`).
+        Hex SHA-256 (:func:`msmd_builder.core.cache.stable_key`).
     """
     import scipy
 
@@ -209,7 +209,7 @@ def perform_piece(
     keep_audio : bool, optional
         Also write ``<performance_id>.flac`` (16-bit, mono).
     soundfonts : sequence of SoundfontSpec, optional
-        Soundfont list; default :func:`msmd_builder.soundfonts.load_soundfonts`.
+        Soundfont list; default :func:`msmd_builder.stages.perform.soundfonts.load_soundfonts`.
     settings : SynthSettings, optional
         Synthesis settings; default :class:`SynthSettings`.
     cache : SoundfontCache, optional

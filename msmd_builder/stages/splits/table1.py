@@ -131,7 +131,7 @@ def table1_document(
 
     The shape of a build report's ``summary["table1"]`` and
     ``summary["msmd_table1"]`` (``table1_document(MSMD_TABLE1)``), which
-    :mod:`msmd_builder.report` renders.
+    :mod:`msmd_builder.outputs.report_html` renders.
     """
     return {
         split: {part: stats.to_dict() for part, stats in parts.items()}

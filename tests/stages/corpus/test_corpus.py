@@ -1,4 +1,4 @@
-"""Tests of msmd_builder.corpus: the Mutopia scan, keyboard selection and index file."""
+"""Tests of msmd_builder.stages.corpus: the Mutopia scan, keyboard selection and index file."""
 
 from __future__ import annotations
 

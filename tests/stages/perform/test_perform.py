@@ -1,4 +1,4 @@
-"""Tests of msmd_builder.perform: plans, realization, FluidSynth synthesis, onsets, the stage."""
+"""Tests of msmd_builder.stages.perform: plans, realization, synthesis, onsets, the stage."""
 
 from __future__ import annotations
 

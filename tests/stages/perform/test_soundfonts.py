@@ -1,4 +1,4 @@
-"""Tests of msmd_builder.soundfonts against the soundfonts installed on this machine."""
+"""Tests of msmd_builder.stages.perform.soundfonts against the installed soundfonts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Tests of msmd_builder.shards: collecting built pieces, HDF5 shards, manifest, reader.
+"""Tests of msmd_builder.stages.shards and msmd_builder.dataset.
+
+Collecting built pieces, HDF5 shards, manifest, reader.
 
 A module fixture renders two example pieces with LilyPond and synthesizes short
 performances for every split role with FluidSynth, exactly as the build does,

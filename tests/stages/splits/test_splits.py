@@ -1,4 +1,4 @@
-"""Tests of msmd_builder.splits: recipes, subsets, files, import and Table-1 statistics."""
+"""Tests of msmd_builder.stages.splits: recipes, subsets, files, import and Table-1 statistics."""
 
 from __future__ import annotations
 
