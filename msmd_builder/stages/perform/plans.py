@@ -441,7 +441,7 @@ def plan_performances(
     role: SplitRole,
     soundfonts: Sequence[SoundfontSpec],
     seed: int,
-    recipe: PerformanceRecipe | Mapping[str, Any] = MSMD_RECIPE,
+    recipe: PerformanceRecipe = MSMD_RECIPE,
 ) -> list[PerformancePlan]:
     """Plan the performances of one piece.
 
@@ -461,9 +461,10 @@ def plan_performances(
         its order decides the reference soundfont of each role (the first).
     seed : int
         Global seed of the build.
-    recipe : PerformanceRecipe or mapping, optional
-        What to plan; a mapping is read with :meth:`PerformanceRecipe.from_dict`.
-        Default: :data:`MSMD_RECIPE`.
+    recipe : PerformanceRecipe, optional
+        What to plan (:meth:`PerformanceRecipe.from_dict` reads a YAML or JSON
+        document, :func:`choose_recipe` a build's options).  Default:
+        :data:`MSMD_RECIPE`.
 
     Returns
     -------
@@ -476,8 +477,6 @@ def plan_performances(
     ConfigError
         If the role is unknown or no soundfont has the role the recipe needs.
     """
-    if isinstance(recipe, Mapping):
-        recipe = PerformanceRecipe.from_dict(recipe)
     split = recipe.for_role(role)
     fonts = soundfonts_with_role(soundfonts, split.soundfont_role)
     _check(
@@ -525,7 +524,7 @@ def plan_piece(
     *,
     soundfonts: Sequence[SoundfontSpec],
     seed: int,
-    recipe: PerformanceRecipe | Mapping[str, Any] = MSMD_RECIPE,
+    recipe: PerformanceRecipe = MSMD_RECIPE,
 ) -> tuple[list[PerformancePlan], dict[str, list[str]]]:
     """Plan the performances of every split role of one piece.
 

@@ -522,7 +522,7 @@ def test_verify_onsets_edge_cases():
 
 
 def _stage_plans() -> list[PerformancePlan]:
-    recipe = {"train": {"n_performances": 2}}
+    recipe = PerformanceRecipe.from_dict({"train": {"n_performances": 2}})
     return plan_performances(PIECE, role="train", soundfonts=SPECS, seed=3, recipe=recipe)
 
 
