@@ -21,10 +21,13 @@ from rich.progress import (
 from msmd_builder.cli.main import console, main
 from msmd_builder.cli.options import (
     FORCE_OPTION,
+    LIMIT_OPTION,
+    PIECES_OPTION,
     REPEATS_OPTION,
     STRICT_REPEATS_OPTION,
     TIMEOUT_OPTION,
     WORK_DIR_OPTION,
+    WORKERS_OPTION,
 )
 from msmd_builder.core.workdir import WorkDir
 
@@ -65,15 +68,9 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 
 @corpus.command("render")
 @WORK_DIR_OPTION
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Parallel LilyPond processes.",
-)
-@click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
+@WORKERS_OPTION
+@PIECES_OPTION
+@LIMIT_OPTION
 @click.option("--all-pieces", is_flag=True, help="Also pieces that are not solo keyboard.")
 @TIMEOUT_OPTION
 @FORCE_OPTION
@@ -236,13 +233,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     show_default=True,
     help="Output folder: shards per split, split files, report.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Local worker processes (one piece at a time each).",
-)
+@WORKERS_OPTION
 @click.option(
     "--dask-scheduler",
     metavar="ADDRESS",
@@ -301,8 +292,8 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     show_default=True,
     help="Largest shard file, MiB.",
 )
-@click.option("--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable).")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N selected pieces.")
+@PIECES_OPTION
+@LIMIT_OPTION
 @REPEATS_OPTION
 @STRICT_REPEATS_OPTION
 @TIMEOUT_OPTION

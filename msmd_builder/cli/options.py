@@ -19,6 +19,9 @@ __all__ = [
     "DATASET_OPTION",
     "PRECISION_OPTION",
     "THREADS_OPTION",
+    "WORKERS_OPTION",
+    "PIECES_OPTION",
+    "LIMIT_OPTION",
 ]
 
 
@@ -93,4 +96,20 @@ PRECISION_OPTION = click.option(
 
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)
+
+WORKERS_OPTION = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Local worker processes, one piece at a time each (LilyPond, then FluidSynth).",
+)
+
+PIECES_OPTION = click.option(
+    "--piece", "piece_ids", multiple=True, help="Only these piece ids (repeatable)."
+)
+
+LIMIT_OPTION = click.option(
+    "--limit", type=click.IntRange(min=1), help="Only the first N selected pieces."
 )

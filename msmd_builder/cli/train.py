@@ -8,23 +8,10 @@ import click
 
 from msmd_builder.cli.main import console, main
 from msmd_builder.cli.options import DATASET_OPTION, PRECISION_OPTION, THREADS_OPTION
+from msmd_builder.dataset.reader import find_split
 from msmd_builder.train import CONTEXTS, MODEL_NAMES  # constants only, no torch
 
 __all__ = ["train_cli", "evaluate_cli"]
-
-
-def _split_dir(split: str, dataset: Path) -> Path:
-    """Resolve a split given by name (a folder of DATASET) or by path."""
-    candidate = Path(split)
-    if candidate.is_dir():
-        return candidate
-    named = dataset / split
-    if named.is_dir():
-        return named
-    raise click.BadParameter(
-        f"no split folder {split!r} and no {named}; run msmd-build dataset first",
-        param_hint="--split",
-    )
 
 
 def _train_log(line: str) -> None:
@@ -138,7 +125,7 @@ def train_cli(
     from msmd_builder.train.commands import train_command
 
     result = train_command(
-        _split_dir(split, dataset),
+        find_split(split, dataset),
         out,
         model=model,
         context=int(context),
@@ -207,7 +194,7 @@ def evaluate_cli(
         raise click.BadParameter(str(exc), param_hint="--pairs") from exc
     evaluate_command(
         checkpoint,
-        _split_dir(split, dataset),
+        find_split(split, dataset),
         out,
         part=part,
         n_pairs=sizes,

@@ -20,7 +20,7 @@ from msmd_builder.dataset.manifest import (
     piece_checksum,
 )
 
-__all__ = ["ShardReader", "SplitReader", "open_shard", "open_split"]
+__all__ = ["find_split", "ShardReader", "SplitReader", "open_shard", "open_split"]
 
 
 def _read_piece_group(group: h5py.Group) -> PieceRecord:
@@ -209,3 +209,20 @@ def open_split(split_dir: str | os.PathLike[str]) -> SplitReader:
             f"{path} does not exist: the split was not written or its writing did not finish"
         )
     return SplitReader(folder, Manifest.load(path))
+
+
+def find_split(split: str | os.PathLike[str], dataset_dir: str | os.PathLike[str]) -> Path:
+    """Return a split's folder, given by path or by name (a folder of ``dataset_dir``).
+
+    Raises
+    ------
+    ConfigError
+        If neither exists.
+    """
+    candidate = Path(split)
+    if candidate.is_dir():
+        return candidate
+    named = Path(dataset_dir) / split
+    if named.is_dir():
+        return named
+    raise ConfigError(f"no split folder {split!r} and no {named}; run msmd-build dataset first")
