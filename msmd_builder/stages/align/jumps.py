@@ -11,7 +11,14 @@ import numpy as np
 
 from msmd_builder.lilypond.logs import Mark
 
-__all__ = ["JumpPlan", "read_jump", "realize_jumps", "without_repeats"]
+__all__ = [
+    "JumpPlan",
+    "read_jump",
+    "realize_jumps",
+    "repeat_passes",
+    "drop_passes",
+    "without_repeats",
+]
 
 
 _DA_CAPO = re.compile(r"\bD\.\s*C\.|\bda\s+capo", re.IGNORECASE)
@@ -349,16 +356,16 @@ def realize_jumps(
     return np.concatenate([first, replay, tail]), plan.kind
 
 
-def without_repeats(
+def repeat_passes(
     section: np.ndarray, *, measured_repeat_ids: frozenset[int] = frozenset()
-) -> np.ndarray:
-    """Play a passage once: keep only the last time through each repeat.
+) -> list[tuple[float, float]]:
+    """Return the earlier passes that the replays of a passage make redundant.
 
     A run of rows that replay earlier events is a new pass; every row from
     the first playing of those events up to the start of that pass belonged to
-    an earlier pass (a repeated body or a non-final alternative ending) and is
-    dropped.  The kept rows are moved earlier to close the gaps, in seconds and
-    in whole notes.
+    an earlier pass (a repeated body or a non-final alternative ending).  Each
+    such span is one taken repeat: dropping it plays that passage once, with
+    its last ending.
 
     Parameters
     ----------
@@ -369,18 +376,15 @@ def without_repeats(
 
     Returns
     -------
-    np.ndarray
-        The kept rows, contiguous in time from the first row's onset.
+    list of (float, float)
+        ``[start, stop)`` in the section's ``onset_whole`` of each earlier
+        pass, in playing order.
     """
-    if not len(section):
-        return section.copy()
     first_seen: dict[int, float] = {}
     for row in section:
         first_seen.setdefault(int(row["event_id"]), float(row["onset_whole"]))
-    # For each replayed row (occurrence >= 1 here), the earliest first playing
-    # it refers back to; rows before that replay and after that first playing drop.
     onsets = section["onset_whole"]
-    keep = np.ones(len(section), dtype=bool)
+    passes: list[list[float]] = []
     seen: set[int] = set()
     pass_start: float | None = None  # onset of the replayed pass now running
     for i, row in enumerate(section):
@@ -389,11 +393,34 @@ def without_repeats(
         if replay:
             if pass_start is None:
                 pass_start = float(onsets[i])
-            back = first_seen[event_id]
-            keep &= ~((onsets >= back - 1e-9) & (onsets < pass_start - 1e-9))
+                passes.append([first_seen[event_id], pass_start])
+            passes[-1][0] = min(passes[-1][0], first_seen[event_id])
         elif event_id not in measured_repeat_ids:
             pass_start = None
         seen.add(event_id)
+    return [(start, stop) for start, stop in passes]
+
+
+def drop_passes(section: np.ndarray, passes: list[tuple[float, float]]) -> np.ndarray:
+    """Drop the rows played in ``passes`` and move the rest earlier to close the gaps.
+
+    Parameters
+    ----------
+    section : np.ndarray
+        Performed notes sorted by onset.
+    passes : list of (float, float)
+        ``[start, stop)`` spans of ``onset_whole`` (from :func:`repeat_passes`).
+
+    Returns
+    -------
+    np.ndarray
+        The kept rows, contiguous in time from the first row's onset, in
+        seconds and in whole notes.
+    """
+    onsets = section["onset_whole"]
+    keep = np.ones(len(section), dtype=bool)
+    for start, stop in passes:
+        keep &= ~((onsets >= start - 1e-9) & (onsets < stop - 1e-9))
     kept = section[keep].copy()
     # Close the gaps left by dropped passes.
     removed_whole = np.zeros(len(section))
@@ -414,3 +441,27 @@ def without_repeats(
     kept["onset_sec"] -= removed_sec[keep]
     kept["offset_sec"] -= removed_sec[keep]
     return kept
+
+
+def without_repeats(
+    section: np.ndarray, *, measured_repeat_ids: frozenset[int] = frozenset()
+) -> np.ndarray:
+    """Play a passage once: keep only the last time through each repeat.
+
+    Drops every pass :func:`repeat_passes` finds (:func:`drop_passes`).
+
+    Parameters
+    ----------
+    section : np.ndarray
+        Performed notes sorted by onset.
+    measured_repeat_ids : frozenset of int
+        Events of tremolo and percent repeats: their replays start no new pass.
+
+    Returns
+    -------
+    np.ndarray
+        The kept rows, contiguous in time from the first row's onset.
+    """
+    if not len(section):
+        return section.copy()
+    return drop_passes(section, repeat_passes(section, measured_repeat_ids=measured_repeat_ids))

@@ -27,6 +27,9 @@ __all__ = [
     "PieceAlignment",
     "align_rendered",
     "align_tables",
+    "ScorePerformance",
+    "score_performances",
+    "join_scores",
     "AlignSettings",
     "AlignResult",
     "run",
@@ -83,6 +86,126 @@ def align_rendered(
     return PieceAlignment(noteheads, systems, performed, stats)
 
 
+@dataclass(frozen=True)
+class ScorePerformance:
+    """One score's performed notes as its MIDI plays them, before written jumps are realized.
+
+    Attributes
+    ----------
+    score : int
+        Index of the score (MIDI file) in the piece.
+    table : np.ndarray
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, the score's own times.
+    marks : list of Mark
+        The score's text marks, scripts and signs (where jumps are written).
+    measured_repeat_ids : frozenset of int
+        Events inside tremolo or percent repeats.
+    match_stats : dict
+        :func:`match_notes` counts.
+    matched_event_ids : frozenset of int
+        Logged events matched to a MIDI note (alone or as a unison).
+    pitch_mismatches : int
+        Matched pairs whose pitches differ.
+    """
+
+    score: int
+    table: np.ndarray
+    marks: list
+    measured_repeat_ids: frozenset[int]
+    match_stats: dict
+    matched_event_ids: frozenset[int]
+    pitch_mismatches: int
+
+    def realize_jumps(self, table: np.ndarray, noteheads: np.ndarray) -> tuple[np.ndarray, str]:
+        """Realize this score's written jump in ``table`` (this score's notes, any repeats).
+
+        See :func:`~msmd_builder.stages.align.jumps.realize_jumps`.
+        """
+        return realize_jumps(
+            table,
+            self.marks,
+            measured_repeat_ids=self.measured_repeat_ids,
+            printed_onset_whole=noteheads["onset_whole"],
+            printed_grace_whole=noteheads["grace_whole"],
+        )
+
+
+def score_performances(
+    noteheads: np.ndarray, render_dir: str | Path, midi_files: list[str]
+) -> list[ScorePerformance]:
+    """Read each score's MIDI and the hooks' log and link every MIDI note to its event.
+
+    Parameters
+    ----------
+    noteheads : np.ndarray
+        :data:`~msmd_builder.core.tables.NOTEHEAD_DTYPE` of the piece.
+    render_dir : path
+        The render stage's folder.
+    midi_files : list of str
+        MIDI files in LilyPond's order, one per score.
+
+    Returns
+    -------
+    list of ScorePerformance
+        One per MIDI file.
+    """
+    folder = Path(render_dir)
+    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
+    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
+    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
+    for event in read_performed_log(log_path) if log_path else []:
+        log_by_score[event.score].append(event)
+    event_ids = noteheads["event_id"].tolist()
+    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
+    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
+    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
+    scores = []
+    for score, midi in enumerate(midi_files):
+        events = log_by_score.get(score, [])
+        notes = read_midi_notes(folder / midi)
+        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
+        table = performed_table(
+            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
+        )
+        matched = {events[i].event_id for i in pairs.values()}
+        matched.update(events[i].event_id for i in unison)
+        scores.append(
+            ScorePerformance(
+                score=score,
+                table=table,
+                marks=[m for m in marks if m.score == score],
+                measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
+                match_stats=dict(stats.__dict__),
+                matched_event_ids=frozenset(matched),
+                pitch_mismatches=sum(
+                    1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch
+                ),
+            )
+        )
+    return scores
+
+
+def join_scores(tables: list[np.ndarray]) -> np.ndarray:
+    """Play several scores one after the other: each starts when the previous one ends.
+
+    Each table's times are offset by the last note-off (seconds) and the last
+    note end (whole notes) of the tables before it.  The inputs are not changed.
+    """
+    joined = []
+    offset_sec = 0.0
+    offset_whole = 0.0
+    for table in tables:
+        table = table.copy()
+        if len(table):
+            table["onset_sec"] += offset_sec
+            table["offset_sec"] += offset_sec
+            table["onset_whole"] += offset_whole
+            offset_sec = float(table["offset_sec"].max())
+            offset_whole = float((table["onset_whole"] + table["duration_whole"]).max())
+        joined.append(table)
+    return np.concatenate(joined) if joined else np.zeros(0, PERFORMED_EVENT_DTYPE)
+
+
 def align_tables(
     noteheads: np.ndarray,
     systems: np.ndarray,
@@ -109,56 +232,24 @@ def align_tables(
         for, unison merges, pitch mismatches, pages and systems, and the
         reading-order check (:func:`reading_order`).
     """
-    folder = Path(render_dir)
-    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
-    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
-    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
-    for event in read_performed_log(log_path) if log_path else []:
-        log_by_score[event.score].append(event)
-    event_ids = noteheads["event_id"].tolist()
-    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
-    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
-    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
-
+    scores = score_performances(noteheads, render_dir, midi_files)
     tables = []
     totals: dict[str, int] = defaultdict(int)
-    offset_sec = 0.0
-    offset_whole = 0.0
     matched_event_ids: set[int] = set()
     jumps: list[str] = []
-    for score, midi in enumerate(midi_files):
-        events = log_by_score.get(score, [])
-        notes = read_midi_notes(folder / midi)
-        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
-        table = performed_table(
-            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
-        )
+    for score in scores:
+        table = score.table
         if repeats == "unfolded":
-            table, jump = realize_jumps(
-                table,
-                [m for m in marks if m.score == score],
-                measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
-                printed_onset_whole=noteheads["onset_whole"],
-                printed_grace_whole=noteheads["grace_whole"],
-            )
+            table, jump = score.realize_jumps(table, noteheads)
             if jump:
                 totals["realized_jumps"] += 1
                 jumps.append(jump)
-        matched_event_ids.update(events[i].event_id for i in pairs.values())
-        matched_event_ids.update(events[i].event_id for i in unison)
-        totals["pitch_mismatches"] += sum(
-            1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch
-        )
-        for name, value in stats.__dict__.items():
+        matched_event_ids.update(score.matched_event_ids)
+        totals["pitch_mismatches"] += score.pitch_mismatches
+        for name, value in score.match_stats.items():
             totals[name] += value
-        if len(table):
-            table["onset_sec"] += offset_sec
-            table["offset_sec"] += offset_sec
-            table["onset_whole"] += offset_whole
-            offset_sec = float(table["offset_sec"].max())
-            offset_whole = float((table["onset_whole"] + table["duration_whole"]).max())
         tables.append(table)
-    performed = np.concatenate(tables) if tables else np.zeros(0, PERFORMED_EVENT_DTYPE)
+    performed = join_scores(tables)
     walk = reading_order(performed, noteheads)
     sounding = noteheads["visible"] & ~noteheads["tied"]
     aligned = np.isin(noteheads["event_id"], list(matched_event_ids))
