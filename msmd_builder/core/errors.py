@@ -30,6 +30,12 @@ __all__ = [
     "ReadingOrderError",
     "NotBuiltError",
     "WorkerLostError",
+    "RecordingError",
+    "UnreadableRecordingError",
+    "EmptyRecordingError",
+    "SilentRecordingError",
+    "RecordingTooLongError",
+    "RecordingMismatchError",
     "ERROR_CLASSES",
 ]
 
@@ -185,6 +191,42 @@ class WorkerLostError(PieceError):
     error_class = "worker-lost"
 
 
+class RecordingError(PieceError):
+    """A recording of a piece could not be aligned to it; the piece itself is unaffected."""
+
+    error_class = "recording"
+
+
+class UnreadableRecordingError(RecordingError):
+    """The recording file is missing or no audio decoder reads it."""
+
+    error_class = "recording-unreadable"
+
+
+class EmptyRecordingError(RecordingError):
+    """The recording holds (next to) no audio."""
+
+    error_class = "recording-empty"
+
+
+class SilentRecordingError(RecordingError):
+    """The recording is silent throughout."""
+
+    error_class = "recording-silent"
+
+
+class RecordingTooLongError(RecordingError):
+    """The recording is longer than the aligner accepts."""
+
+    error_class = "recording-too-long"
+
+
+class RecordingMismatchError(RecordingError):
+    """The recording does not match the piece: its best alignment costs too much."""
+
+    error_class = "recording-mismatch"
+
+
 ERROR_CLASSES: dict[str, type[PieceError]] = {
     cls.error_class: cls
     for cls in (
@@ -204,5 +246,11 @@ ERROR_CLASSES: dict[str, type[PieceError]] = {
         SynthesisError,
         NotBuiltError,
         WorkerLostError,
+        RecordingError,
+        UnreadableRecordingError,
+        EmptyRecordingError,
+        SilentRecordingError,
+        RecordingTooLongError,
+        RecordingMismatchError,
     )
 }

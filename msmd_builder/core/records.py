@@ -21,14 +21,17 @@ __all__ = ["PerformanceRecord", "PieceRecord"]
 
 @dataclass(frozen=True)
 class PerformanceRecord:
-    """One synthesized performance of a piece.
+    """One performance of a piece: synthesized, or a recording aligned to it.
 
     Attributes
     ----------
     performance_id : str
-        ``<piece_id>__tempo-<1000 * ratio>__<soundfont>[__humanized]``.
+        ``<piece_id>__tempo-<1000 * ratio>__<soundfont>[__humanized]``, or
+        ``<piece_id>__recording-<name>`` for a recording.
     plan : dict
-        :meth:`msmd_builder.stages.perform.plans.PerformancePlan.to_dict` of the plan that made it.
+        :meth:`msmd_builder.stages.perform.plans.PerformancePlan.to_dict` of the plan that made it;
+        a recording's has soundfont ``"recording"``, its measured tempo ratio
+        and a ``"recording"`` entry (file, alignment method, playing order, cost).
     spectrogram : np.ndarray [shape=(92, n_frames), dtype=float32]
         MSMD's log-frequency spectrogram at 20 frames per second.
     events : np.ndarray [dtype=PERFORMED_EVENT_DTYPE]
@@ -38,6 +41,9 @@ class PerformanceRecord:
         Spectrogram frame of each event's onset (``ceil(onset_sec * 20)``).
     duration_sec : float
         Length of the audio.
+    confidence : np.ndarray or None
+        A recording's per-note alignment confidence in [0, 1]; None for a
+        synthesized performance (whose times are exact).
     """
 
     performance_id: str
@@ -46,6 +52,12 @@ class PerformanceRecord:
     events: np.ndarray
     onset_frame: np.ndarray
     duration_sec: float
+    confidence: np.ndarray | None = None
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether this performance is an aligned recording (its times are estimates)."""
+        return "recording" in self.plan
 
     @classmethod
     def from_performance(cls, data: Mapping[str, Any]) -> PerformanceRecord:
@@ -57,6 +69,9 @@ class PerformanceRecord:
             events=data["events"],
             onset_frame=np.asarray(data["onset_frame"], dtype=np.int64),
             duration_sec=float(data["duration_sec"]),
+            confidence=(
+                np.asarray(data["confidence"], dtype=np.float32) if "confidence" in data else None
+            ),
         )
 
 

@@ -13,8 +13,9 @@
         score/score.json, geometry.npz,       page images and geometry
               page-<book>-<page>.png
         align/align.json, alignment.npz       performed notes linked to noteheads
-        perform/perform.json, <id>.npz,       performances
-                <id>.flac
+        perform/perform.json, <id>.npz,       performances (synthesized, and aligned
+                <id>.flac                     recordings, listed under "recordings")
+        recordings/references/<order>.npz     reference features of each playing order
         view/                                 overlays and the HTML page
 
 Stages, the orchestrator, the built-piece reader, the viewer and the command
@@ -183,6 +184,16 @@ class PieceDir:
     def performance_audio(self, performance_id: str) -> Path:
         """Return the ``.flac`` file of one performance (when audio is kept)."""
         return self.perform / f"{performance_id}.flac"
+
+    # recordings
+    @property
+    def recordings(self) -> Path:
+        """Caches of the recordings step (the references a recording is aligned to)."""
+        return self.root / "recordings"
+
+    def recording_reference(self, order_key: str) -> Path:
+        """Return the cached reference features of one playing order."""
+        return self.recordings / "references" / f"{order_key}.npz"
 
     # outputs for people
     @property

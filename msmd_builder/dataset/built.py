@@ -123,7 +123,7 @@ class BuiltPiece:
         piece = cls(piece_dir, score, align, perform)
         needed = [piece_dir.geometry, piece_dir.alignment, *piece.page_paths()]
         if perform is not None:
-            needed += [piece_dir.perform / p["file"] for p in perform["performances"]]
+            needed += [piece_dir.perform / p["file"] for p in piece.listed_performances()]
         for path in needed:
             if not path.is_file():
                 raise piece._missing(path)
@@ -133,10 +133,20 @@ class BuiltPiece:
         """Return the page images, in page order."""
         return [self.piece_dir.score / page["path"] for page in self.score["pages"]]
 
+    def listed_performances(self) -> list[dict[str, Any]]:
+        """Return every performance ``perform.json`` lists: synthesized ones, then recordings."""
+        from msmd_builder.stages.perform.listing import listed_recordings
+
+        if self.perform is None:
+            return []
+        return [*self.perform["performances"], *listed_recordings(self.perform)]
+
     def performance_entries(self, role: str | None = None) -> list[dict[str, Any]]:
         """Return ``perform.json``'s entries of one split role (all of them without ``role``).
 
         Each entry is the record's dict plus ``roles``: the roles that use it.
+        Synthesized performances come first, in plan order, then the aligned
+        recordings listed for the role (``perform.json``'s ``"recordings"``).
 
         Raises
         ------
@@ -168,6 +178,11 @@ class BuiltPiece:
                 )
             using = [r for r, group in roles.items() if performance_id in group]
             entries.append({**listed[performance_id], "roles": using})
+        from msmd_builder.stages.perform.listing import listed_recordings
+
+        for recording in listed_recordings(self.perform):
+            if role is None or role in recording.get("roles", []):
+                entries.append(recording)
         return entries
 
     def key_document(self, role: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,11 +254,27 @@ class BuiltPiece:
             raise NotBuiltError(
                 self.piece_id, f"{shown} is stale (its cache key differs from perform.json's)"
             )
-        if len(data["events"]) != n_events:
+        if "recording_json" in data:
+            # A recording plays its own playing order: its notes are some of the piece's.
+            if not self._known_notes(data["events"]):
+                raise NotBuiltError(
+                    self.piece_id,
+                    f"{shown} is stale (its notes are not those of align/alignment.npz)",
+                )
+        elif len(data["events"]) != n_events:
             raise NotBuiltError(
                 self.piece_id, f"{shown} is stale (its events do not match align/alignment.npz)"
             )
         return data
+
+    def _known_notes(self, events: np.ndarray) -> bool:
+        """Whether every (event, notehead) of ``events`` is one of the performed notes."""
+        performed = self.performed()
+        known = set(
+            zip(performed["event_id"].tolist(), performed["notehead_id"].tolist(), strict=True)
+        )
+        pairs = zip(events["event_id"].tolist(), events["notehead_id"].tolist(), strict=True)
+        return all(pair in known for pair in pairs)
 
     def record(
         self,

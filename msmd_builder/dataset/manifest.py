@@ -144,6 +144,8 @@ def _record_arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
             (f"{base}/events", perf.events),
             (f"{base}/onset_frame", perf.onset_frame),
         ]
+        if perf.confidence is not None:
+            arrays.append((f"{base}/confidence", perf.confidence))
     return arrays
 
 

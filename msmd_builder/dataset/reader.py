@@ -35,6 +35,7 @@ def _read_piece_group(group: h5py.Group) -> PieceRecord:
                 events=sub["events"][()],
                 onset_frame=sub["onset_frame"][()],
                 duration_sec=float(sub.attrs["duration_sec"]),
+                confidence=sub["confidence"][()] if "confidence" in sub else None,
             )
         )
     page_keys = group["page_keys"][()]

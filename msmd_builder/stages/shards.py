@@ -28,6 +28,7 @@ HDF5 layout of one shard (``format_name = "msmd-builder/shard"``,
             spectrogram                 float32 (92, n_frames)
             events                      PERFORMED_EVENT_DTYPE (n_events,), performance seconds
             onset_frame                 int64 (n_events,)
+            confidence                  float32 (n_events,), recordings only
 
 Every dataset carries a ``sha256`` attribute (of its C-order bytes) and is
 written with ``track_times=False``, fixed chunk shapes and gzip settings, in a
@@ -172,6 +173,9 @@ def _write_piece(group: h5py.Group, record: PieceRecord, content_sha256: str) ->
         _put(sub, "events", perf.events, chunks=_table_chunks(perf.events))
         onset_frame = np.asarray(perf.onset_frame, dtype=np.int64)
         _put(sub, "onset_frame", onset_frame, chunks=_table_chunks(onset_frame))
+        if perf.confidence is not None:
+            confidence = np.asarray(perf.confidence, dtype=np.float32)
+            _put(sub, "confidence", confidence, chunks=_table_chunks(confidence))
 
 
 _blob_names = itertools.count()

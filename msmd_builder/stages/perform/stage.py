@@ -25,6 +25,7 @@ from msmd_builder.stages.perform.fluidsynth import (
     default_soundfont_cache,
     synthesize,
 )
+from msmd_builder.stages.perform.listing import RECORDINGS_KEY, carried_recordings
 from msmd_builder.stages.perform.npz import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -58,6 +59,7 @@ __all__ = [
     "STAGE_VERSION",
     "PerformSettings",
     "preflight",
+    "checked_soundfont",
     "PerformStageResult",
     "run",
 ]
@@ -252,7 +254,7 @@ def perform_piece(
     for plan in plans:
         check_onsets = verify if isinstance(verify, bool) else plan.performance_id in verify
         spec = find_soundfont(specs, plan.soundfont)
-        sf_path = _checked_soundfont(spec, cache)
+        sf_path = checked_soundfont(spec, cache)
         sf_sha = cache.sha256(sf_path)
         key = performance_cache_key(
             plan,
@@ -395,10 +397,10 @@ def preflight(settings: PerformSettings, soundfonts: Sequence[SoundfontSpec] | N
     plans, _ = plan_piece("preflight", soundfonts=specs, seed=settings.seed, recipe=settings.recipe)
     for name in dict.fromkeys(plan.soundfont for plan in plans):
         spec = find_soundfont(specs, name)
-        _checked_soundfont(spec, default_soundfont_cache())
+        checked_soundfont(spec, default_soundfont_cache())
 
 
-def _checked_soundfont(spec: SoundfontSpec, cache: SoundfontCache) -> Path:
+def checked_soundfont(spec: SoundfontSpec, cache: SoundfontCache) -> Path:
     """Locate a soundfont's file and check its SHA-256 against the list."""
     path = locate(spec)
     sha = cache.sha256(path)
@@ -539,6 +541,7 @@ def run(
         return _stage_result(piece_id, out, hit)
 
     events = aligned.load()
+    recordings = carried_recordings(piece_dir.perform_record, aligned.cache_key)
     results = perform_piece(
         plans,
         events,
@@ -548,6 +551,7 @@ def run(
         verify=to_verify,
     )
     keep = {f"{p.performance_id}{ext}" for p in plans for ext in (".npz", ".flac")}
+    keep |= {name for entry in recordings for name in (entry["file"], entry["audio"]) if name}
     for stale in [*out.glob("*.npz"), *out.glob("*.flac")]:
         if stale.name not in keep:
             stale.unlink()
@@ -574,6 +578,7 @@ def run(
                 }
                 for r, p in zip(results, plans, strict=True)
             ],
+            RECORDINGS_KEY: recordings,
         }
     )
     return stage
