@@ -23,6 +23,8 @@ from msmd_builder.cli.options import (
     FORCE_OPTION,
     LIMIT_OPTION,
     PIECES_OPTION,
+    RECORDINGS_OPTION,
+    RECORDINGS_REPEATS_OPTION,
     REPEATS_OPTION,
     STRICT_REPEATS_OPTION,
     TIMEOUT_OPTION,
@@ -292,6 +294,8 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     show_default=True,
     help="Largest shard file, MiB.",
 )
+@RECORDINGS_OPTION
+@RECORDINGS_REPEATS_OPTION
 @PIECES_OPTION
 @LIMIT_OPTION
 @REPEATS_OPTION
@@ -314,6 +318,8 @@ def dataset_command(
     keep_audio: bool,
     verify_onsets: str,
     max_shard_mb: int,
+    recordings: Path | None,
+    recording_repeats: str,
     piece_ids: tuple[str, ...],
     limit: int | None,
     repeats: str,
@@ -328,9 +334,12 @@ def dataset_command(
     2. per piece: normalize, render (LilyPond), score geometry, alignment,
        performances (FluidSynth) and spectrograms, cached under WORK_DIR
     3. splits drawn from the built pieces with --seed (and imported lists)
-    4. HDF5 shards OUT/<split>/<part>-NNNNN.h5 with a manifest per split
-    5. report OUT/report.{md,json}: outcome of every piece, seconds per
-       stage, MSMD's Table 1 figures for every split
+    4. with --recordings: each recording aligned to its piece and added to
+       it as a performance (role test unless the CSV says otherwise)
+    5. HDF5 shards OUT/<split>/<part>-NNNNN.h5 with a manifest per split
+    6. report OUT/report.{md,json}: outcome of every piece, seconds per
+       stage, MSMD's Table 1 figures for every split, every recording's
+       playing order, cost and confidence
 
     A rerun with nothing changed only checks the caches; a killed build
     resumes where it stopped.
@@ -361,12 +370,21 @@ def dataset_command(
         repeats=repeats,
         repeats_fallback=not strict_repeats,
     )
+    requests: tuple = ()
+    if recordings is not None:
+        from msmd_builder.stages.recordings.inputs import read_recordings
+
+        requests = tuple(read_recordings(recordings, [e.piece_id for e in index_entries(wd)]))
+    from msmd_builder.stages.recordings.stage import RecordingSettings
+
     options = DatasetOptions(
         out_dir=str(out.resolve()),
         recipes=tuple(r.strip() for r in recipes.split(",") if r.strip()),
         leave_out=leave_out,
         split_files=tuple(str(p.resolve()) for p in split_files),
         max_shard_bytes=max_shard_mb << 20,
+        recordings=requests,
+        recording_settings=RecordingSettings(repeats=recording_repeats),
     )
     result = _run_with_progress(entries, settings, workers, dask_scheduler, options)
     counts = Counter(o.status for o in result.outcomes)
@@ -381,4 +399,8 @@ def dataset_command(
         click.echo(f"split {name} skipped: {reason}")
     for imported in result.imports.values():
         click.echo(imported.summary().splitlines()[0])
+    if requests:
+        rows = json.loads(result.report_json.read_text(encoding="utf-8"))["summary"]["recordings"]
+        aligned = sum(1 for row in rows if row["status"] == "ok")
+        click.echo(f"recordings: {aligned} of {len(rows)} aligned (see the report)")
     click.echo(f"report: {result.report_markdown}")

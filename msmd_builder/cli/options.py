@@ -22,6 +22,8 @@ __all__ = [
     "WORKERS_OPTION",
     "PIECES_OPTION",
     "LIMIT_OPTION",
+    "RECORDINGS_OPTION",
+    "RECORDINGS_REPEATS_OPTION",
 ]
 
 
@@ -112,4 +114,24 @@ PIECES_OPTION = click.option(
 
 LIMIT_OPTION = click.option(
     "--limit", type=click.IntRange(min=1), help="Only the first N selected pieces."
+)
+
+RECORDINGS_REPEATS_OPTION = click.option(
+    "--recording-repeats",
+    "recording_repeats",
+    type=click.Choice(["auto", "unfolded", "folded"]),
+    default="auto",
+    show_default=True,
+    help="Playing order of the recordings: auto tries all repeats, no repeats, each choice "
+    "of repeats and the written jumps taken or not, and keeps the best match; unfolded "
+    "takes the build's order; folded plays every repeated passage once.",
+)
+
+RECORDINGS_OPTION = click.option(
+    "--recordings",
+    "recordings",
+    type=click.Path(exists=True, path_type=Path),
+    help="Recordings to align and add as performances: a folder of audio files named by "
+    "piece id (PIECE_ID.wav, PIECE_ID.flac, PIECE_ID__take2.ogg, ...) or a CSV with columns "
+    "piece_id, path and optionally role (default test).",
 )

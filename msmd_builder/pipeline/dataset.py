@@ -38,6 +38,12 @@ class DatasetOptions:
         Existing piece lists to import (MSMD's YAML layout).
     max_shard_bytes : int
         Upper bound of one shard file.
+    recordings : tuple of RecordingRequest
+        Recordings to align and add to their pieces as performances
+        (:func:`~msmd_builder.stages.recordings.inputs.read_recordings`).
+    recording_settings : RecordingSettings or None
+        How to align them; default
+        :class:`~msmd_builder.stages.recordings.stage.RecordingSettings`.
     """
 
     out_dir: str
@@ -45,6 +51,8 @@ class DatasetOptions:
     leave_out: tuple[str, ...] = ()
     split_files: tuple[str, ...] = ()
     max_shard_bytes: int = 1 << 30
+    recordings: tuple[Any, ...] = ()
+    recording_settings: Any = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ def build_dataset(
     on_done: Callable[[PieceOutcome], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> DatasetResult:
-    """Build the dataset: every piece through every stage, then splits, shards and report.
+    """Build the dataset: every piece through every stage, recordings, splits, shards, report.
 
     Each step is cached (per-piece stages by content keys, shards by a key
     of their inputs), so a rerun with nothing changed only checks, and a
@@ -89,8 +97,8 @@ def build_dataset(
     workers, dask_scheduler, on_done
         As in :func:`run_pieces`.
     on_phase : callable, optional
-        Called with ``"splits"``, ``"shards <split>"`` and ``"report"`` as the
-        build reaches them (for progress display).
+        Called with ``"recordings"``, ``"splits"``, ``"shards <split>"`` and
+        ``"report"`` as the build reaches them (for progress display).
     """
     from dataclasses import replace
 
@@ -108,10 +116,15 @@ def build_dataset(
         entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done
     )
     phase_seconds = {"pieces": time.perf_counter() - started}
+    built_ids = {o.piece_id for o in outcomes if o.status != "failed"}
+
+    phase("recordings")
+    mark = time.perf_counter()
+    recordings = _recordings(options, settings.work_dir, built_ids)
+    phase_seconds["recordings"] = time.perf_counter() - mark
 
     phase("splits")
     mark = time.perf_counter()
-    built_ids = {o.piece_id for o in outcomes if o.status != "failed"}
     built = [e for e in entries if e.piece_id in built_ids]
     failed = {o.piece_id: (o.error_class, o.message) for o in outcomes if o.status == "failed"}
     splits: dict[str, Any] = {}
@@ -186,6 +199,7 @@ def build_dataset(
         "table1": table1,
         "msmd_table1": table1_document(MSMD_TABLE1),
         "shards": {name: _manifest_summary(m) for name, m in manifests.items()},
+        "recordings": recordings,
         "phase_seconds": {k: round(v, 2) for k, v in phase_seconds.items()},
     }
     wall = time.perf_counter() - started
@@ -199,6 +213,17 @@ def build_dataset(
         title="Dataset build report",
     )
     return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
+
+
+def _recordings(options: DatasetOptions, work_dir: str, built_ids: set[str]) -> list:
+    """Align the build's recordings (and clear the recordings of earlier builds)."""
+    from msmd_builder.pipeline.recordings import align_dataset_recordings
+    from msmd_builder.stages.recordings.stage import RecordingSettings
+
+    settings = options.recording_settings or RecordingSettings()
+    return align_dataset_recordings(
+        options.recordings, work_dir=work_dir, built_ids=built_ids, settings=settings
+    )
 
 
 def _package_version() -> str:

@@ -227,6 +227,7 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> st
             message = str(o.details["repeats_fallback"]).replace("|", "\\|").replace("\n", " ")
             cls = o.details.get("repeats_fallback_class", "")
             lines.append(f"| {o.piece_id} | {cls} | {message[:200]} |")
+    lines += _recordings_markdown(summary.get("recordings") or [])
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         lines += ["", "## Failed pieces", "", "| piece | stage | class | message |"]
@@ -235,6 +236,44 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> st
             message = o.message.replace("|", "\\|").replace("\n", " ")[:200]
             lines.append(f"| {o.piece_id} | {o.stage} | {o.error_class} | {message} |")
     return "\n".join(lines) + "\n"
+
+
+def _recordings_markdown(rows: Sequence[dict]) -> list[str]:
+    """Return the report's table of recordings: order, cost, confidence, or the failure."""
+    if not rows:
+        return []
+    aligned = sum(1 for row in rows if row.get("status") == "ok")
+    lines = [
+        "",
+        "## Recordings",
+        "",
+        f"{aligned} of {len(rows)} recordings aligned.  Cost: the playing order's normalized",
+        "alignment cost (0 = same music; above the threshold a recording is refused);",
+        "confidence: the median of its notes' (0 to 1).",
+        "",
+        "| piece | file | role | playing order | cost | other orders | confidence | failure |",
+        "| --- | --- | --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for row in rows:
+        if row.get("status") == "ok":
+            others = ", ".join(
+                f"{name} {cost:.3f}"
+                for name, cost in row.get("costs", {}).items()
+                if name != row.get("playing_order")
+            )
+            cells = [
+                row.get("playing_order", ""),
+                f"{row.get('cost', float('nan')):.3f}",
+                others or "-",
+                f"{row.get('confidence_median', float('nan')):.2f}",
+                "",
+            ]
+        else:
+            message = str(row.get("message", "")).replace("|", "\\|").replace("\n", " ")[:160]
+            cells = ["", "", "", "", f"{row.get('error_class', '')}: {message}"]
+        head = [row.get("piece_id") or "?", row.get("file", ""), row.get("role", "")]
+        lines.append("| " + " | ".join(head + cells) + " |")
+    return lines
 
 
 def load_report(path: str | Path) -> dict:
