@@ -40,14 +40,15 @@ $(STAMPS)/apt $(STAMPS)/apt-test:
 	fi
 	@mkdir -p $(STAMPS) && touch $@
 
-# The virtualenv with pinned Python dependencies; redone when pyproject.toml changes.
+# The virtualenv with pinned Python dependencies (with the extras the tests use);
+# redone when pyproject.toml changes.
 $(STAMPS)/venv: pyproject.toml
 	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c "import ensurepip" 2>/dev/null; then \
 		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv python3-pip; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -e '.[dev,train,recordings]'
 	@mkdir -p $(STAMPS) && touch $@
 
 dataset: setup

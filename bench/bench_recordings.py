@@ -8,7 +8,7 @@ Usage::
 
 Pieces: the solo keyboard pieces of the corpus in a fixed pseudo-random order
 (SHA-256 of the piece id), built through the align stage (cached
-in ``--work-dir``), whose unfolded performance lasts 20 to 150 seconds, until
+in ``--work-dir``), whose unfolded performance lasts 20 to 120 seconds, until
 ``--pieces`` are taken and ``--repeat-pieces`` of them have more than one
 playing order (repeats or a written jump).
 
@@ -98,7 +98,11 @@ def write_audio(path: Path, audio: np.ndarray, rate: int, channels: int) -> None
     signal = soxr.resample(audio, SAMPLE_RATE, rate) if rate != SAMPLE_RATE else audio
     if channels == 2:  # a slightly different second channel
         signal = np.stack([signal, 0.9 * signal], axis=1)
-    soundfile.write(str(path), signal, rate)
+    # In blocks: libvorbis puts a buffer of the whole write on the stack (xiph/vorbis#99),
+    # so one long write to Ogg Vorbis overflows it.
+    with soundfile.SoundFile(str(path), "w", rate, channels) as handle:
+        for start in range(0, len(signal), 1 << 14):
+            handle.write(signal[start : start + (1 << 14)])
 
 
 def select(work: WorkDir, root: Path, n_pieces: int, n_repeat: int) -> list:
@@ -131,7 +135,7 @@ def select(work: WorkDir, root: Path, n_pieces: int, n_repeat: int) -> list:
             except MsmdError:
                 continue
             length = float(orders[0].events["offset_sec"].max())
-            if not 20.0 <= length <= 150.0:
+            if not 20.0 <= length <= 120.0:
                 continue
             several = len(orders) > 1
             if len(chosen) >= n_pieces and not several:

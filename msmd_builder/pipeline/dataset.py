@@ -111,6 +111,10 @@ def build_dataset(
     started = time.perf_counter()
     phase = on_phase or (lambda _name: None)
     settings = replace(settings, until="perform")
+    if options.recordings:
+        from msmd_builder.stages.recordings.stage import preflight as recordings_preflight
+
+        recordings_preflight()  # before any piece: a missing library stops the run
     out = Path(options.out_dir)
     outcomes = run_pieces(
         entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from msmd_builder.core.errors import NotBuiltError, PieceError
+from msmd_builder.core.errors import NotBuiltError, PieceError, RecordingError
 from msmd_builder.core.workdir import WorkDir
 from msmd_builder.stages.recordings.inputs import RecordingRequest
 
@@ -54,11 +54,12 @@ def align_dataset_recordings(
         (``ok``) or ``error_class`` and ``message`` (``failed``).
     """
     from msmd_builder.stages.perform.listing import list_recordings
-    from msmd_builder.stages.recordings.stage import align_recording
+    from msmd_builder.stages.recordings.stage import align_recording, recording_id
 
     work = WorkDir(work_dir)
     rows: list[dict[str, Any]] = []
     listed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    taken: dict[str, str] = {}  # performance id -> the file that has it
     for request in requests:
         row: dict[str, Any] = {
             "piece_id": request.piece_id,
@@ -71,6 +72,12 @@ def align_dataset_recordings(
                 raise NotBuiltError(request.path.name, "its file name names no piece of the index")
             if request.piece_id not in built_ids:
                 raise NotBuiltError(request.piece_id, "the piece is not among the built pieces")
+            performance_id = recording_id(request.piece_id, request.path)
+            if taken.setdefault(performance_id, str(request.path)) != str(request.path):
+                raise RecordingError(
+                    f"{request.path} would be stored as {performance_id}, like "
+                    f"{taken[performance_id]}: give the files different names"
+                )
             piece_dir = work.piece(request.piece_id)
             result = align_recording(piece_dir, request.path, settings, register=False)
             entry = result.entry(request.role, _align_key(piece_dir))
@@ -90,7 +97,7 @@ def align_dataset_recordings(
     for piece_id in sorted(built_ids):
         piece_dir = work.piece(piece_id)
         if piece_dir.perform_record.is_file():
-            list_recordings(piece_dir, _unique(listed.get(piece_id, [])), replace=True)
+            list_recordings(piece_dir, listed.get(piece_id, []), replace=True)
     return rows
 
 
@@ -98,8 +105,3 @@ def _align_key(piece_dir: Any) -> str:
     from msmd_builder.core.cache import read_json
 
     return str(read_json(piece_dir.align_record)["cache_key"])
-
-
-def _unique(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep one entry per performance id (the last: two files of one name are one recording)."""
-    return list({entry["performance_id"]: entry for entry in entries}.values())

@@ -21,7 +21,17 @@ read it back with :func:`load_performance`):
 ``pedal``                   PEDAL_EVENT_DTYPE (n_pedal,), sustain pedal (CC64)
 ``onset_check_fraction``    float64 scalar, :func:`verify_onsets` result (NaN if
                             not verified)
+``recording_json``          str, aligned recordings only: the file, the alignment
+                            method and settings, the playing orders tried with
+                            their costs, the chosen one, tuning, confidence
+``confidence``              float32 (n_events,), aligned recordings only: each
+                            note's alignment confidence, 0 to 1
 ==========================  =====================================================
+
+An aligned recording (:mod:`msmd_builder.stages.recordings`) is a file of this
+format whose ``plan_json`` has soundfont ``"recording"``, whose ``events`` are the
+rows of the playing order the player took (times estimated by the alignment) and
+whose ``synth_json`` describes the file instead of a synthesizer; ``pedal`` is empty.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from msmd_builder.core.cache import StageCache, sha256_file, stable_key
 from msmd_builder.core.errors import (
     ConfigError,
     RecordingMismatchError,
+    ToolNotFoundError,
     UnreadableRecordingError,
 )
 from msmd_builder.core.tables import PEDAL_EVENT_DTYPE
@@ -64,6 +65,7 @@ __all__ = [
     "RecordingSettings",
     "RecordingResult",
     "recording_id",
+    "preflight",
     "align_recording",
 ]
 
@@ -196,6 +198,26 @@ class RecordingResult:
         }
 
 
+def preflight() -> None:
+    """Fail at once, with the fix, if the libraries the aligner needs are not installed.
+
+    Raises
+    ------
+    ToolNotFoundError
+        synctoolbox, librosa or soxr is missing (the ``recordings`` extra).
+    """
+    import importlib
+
+    for module in ("synctoolbox", "librosa", "soxr"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ToolNotFoundError(
+                f"aligning recordings needs {module}: install the recordings extra with "
+                "`pip install -e '.[recordings]'` (or `make test`, which installs it)"
+            ) from exc
+
+
 def recording_id(piece_id: str, recording: str | os.PathLike[str]) -> str:
     """Return the performance id of a recording: ``<piece_id>__recording-<file stem>``."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(recording).stem).strip("-.") or "audio"
@@ -311,6 +333,8 @@ def align_recording(
 
     Raises
     ------
+    ToolNotFoundError
+        The ``recordings`` extra is not installed.
     NotBuiltError
         The piece lacks its score, alignment or performances.
     RecordingError
@@ -324,6 +348,7 @@ def align_recording(
     from msmd_builder.stages.perform.soundfonts import load_soundfonts
 
     check_role(role)
+    preflight()
     settings = settings or RecordingSettings()
     built = BuiltPiece.open(piece_dir, need_performances=register)
     align_key = str(built.align["cache_key"])

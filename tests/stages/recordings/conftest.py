@@ -102,5 +102,8 @@ def record(
     signal = soxr.resample(audio, 22050, rate) if rate != 22050 else audio
     if channels == 2:
         signal = np.stack([signal, 0.8 * signal], axis=1)
-    soundfile.write(str(path), signal, rate)
+    # In blocks: one long write to Ogg Vorbis overflows libvorbis's stack buffer.
+    with soundfile.SoundFile(str(path), "w", rate, channels) as handle:
+        for start in range(0, len(signal), 1 << 14):
+            handle.write(signal[start : start + (1 << 14)])
     return truth
