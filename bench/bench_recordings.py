@@ -199,38 +199,71 @@ def summarize(errors: list[np.ndarray]) -> dict:
 
 
 def run_long(args: argparse.Namespace) -> None:
+    """Record about ``--minutes`` of a piece, then align it in a fresh process and measure it."""
+    import subprocess
+
     work = WorkDir(args.work_dir)
     piece_dir = work.piece(args.long)
-    score = ScoreResult.from_dict(read_json(piece_dir.score_record))
-    noteheads, _ = score.load()
-    order = orders_of_rendering(
-        noteheads, piece_dir.render, list(score.render.midi_files), rendered=score.render.repeats
-    )[0]
-    length = float(order.events["offset_sec"].max())
-    ratio = length / (60.0 * args.minutes)
-    cache = default_soundfont_cache()
-    plan = humanized_plan(args.long, tempo_ratio=ratio, seed=1)
-    audio, _ = known_truth_recording(
-        order.events, plan, Degradation(), soundfonts=load_soundfonts(), cache=cache
-    )
     path = Path(args.work_dir) / "long-recording.flac"
-    write_audio(path, audio, 44100, 2)
-    del audio
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if not path.is_file():
+        score = ScoreResult.from_dict(read_json(piece_dir.score_record))
+        noteheads, _ = score.load()
+        order = orders_of_rendering(
+            noteheads,
+            piece_dir.render,
+            list(score.render.midi_files),
+            rendered=score.render.repeats,
+        )[0]
+        length = float(order.events["offset_sec"].max())
+        plan = humanized_plan(args.long, tempo_ratio=length / (60.0 * args.minutes), seed=1)
+        audio, _ = known_truth_recording(
+            order.events,
+            plan,
+            Degradation(),
+            soundfonts=load_soundfonts(),
+            cache=default_soundfont_cache(),
+        )
+        write_audio(path, audio, 44100, 2)
+    # The aligner alone in its own process, so its peak memory is its own.
+    child = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--align-long",
+            str(path),
+            "--long",
+            args.long,
+            "--mutopia-root",
+            str(args.mutopia_root),
+            "--work-dir",
+            str(args.work_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(child.stdout.strip() + f"; peak RSS of the aligning process {peak / 1024:.0f} MiB")
+
+
+def align_long(args: argparse.Namespace) -> None:
+    """Align the long recording (``--repeats unfolded``) and print its time."""
+    piece_dir = WorkDir(args.work_dir).piece(args.long)
     started, cpu = time.perf_counter(), time.process_time()
     result = align_recording(
-        piece_dir, path, RecordingSettings(repeats="unfolded"), register=False, force=True
+        piece_dir,
+        args.align_long,
+        RecordingSettings(repeats="unfolded"),
+        register=False,
+        force=True,
     )
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     minutes = result.duration_sec / 60
     print(
         f"{args.long}: {minutes:.1f} min recording aligned in {wall:.1f} s wall, {cpu:.1f} s CPU "
-        f"({wall / minutes:.2f} / {cpu / minutes:.2f} s per minute); peak RSS "
-        f"{peak / 1024:.0f} MiB (before aligning: {before / 1024:.0f} MiB); steps "
+        f"({wall / minutes:.2f} / {cpu / minutes:.2f} s per minute); steps (wall s) "
         + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())
     )
-    path.unlink()
 
 
 def main() -> None:
@@ -243,7 +276,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
     parser.add_argument("--long", metavar="PIECE_ID")
     parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--align-long", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.align_long:
+        align_long(args)
+        return
     if args.long:
         run_long(args)
         return

@@ -100,7 +100,9 @@ def _pitch_filterbank(tuning_cents: float) -> scipy.sparse.csr_array:
     return scipy.sparse.csr_array(weights.astype(np.float32))
 
 
-def pitch_energy(audio: np.ndarray, *, tuning_cents: float = 0.0) -> np.ndarray:
+def pitch_energy(
+    audio: np.ndarray, *, tuning_cents: float = 0.0, pad_samples: int = 0
+) -> np.ndarray:
     """Return the energy of every piano pitch at 50 frames per second.
 
     Parameters
@@ -109,24 +111,29 @@ def pitch_energy(audio: np.ndarray, *, tuning_cents: float = 0.0) -> np.ndarray:
         Mono audio at 22,050 Hz.
     tuning_cents : float
         The recording's tuning relative to A = 440 Hz (the filters move with it).
+    pad_samples : int
+        Silence to add before and after (without copying the signal).
 
     Returns
     -------
-    np.ndarray [shape=(88, 1 + n // 441), dtype=float32]
-        Frame ``i`` is centred on sample ``441 i`` (the signal is padded with
-        zeros at both ends).
+    np.ndarray [shape=(88, 1 + (n + 2 * pad_samples) // 441), dtype=float32]
+        Frame ``i`` is centred on sample ``441 i`` of the padded signal (zeros
+        beyond its ends).
     """
     import librosa
 
     signal = np.asarray(audio, dtype=np.float32)
-    n_frames = 1 + len(signal) // HOP_SAMPLES
-    padded = np.pad(signal, FFT_SIZE // 2)
+    n_frames = 1 + (len(signal) + 2 * pad_samples) // HOP_SAMPLES
+    offset = FFT_SIZE // 2 + pad_samples  # signal sample 0 sits here in the framed timeline
     bank = _pitch_filterbank(float(tuning_cents))
     energy = np.zeros((bank.shape[0], n_frames), dtype=np.float32)
     for start in range(0, n_frames, _BLOCK_FRAMES):
         stop = min(n_frames, start + _BLOCK_FRAMES)
-        block = padded[start * HOP_SAMPLES : (stop - 1) * HOP_SAMPLES + FFT_SIZE]
-        block = np.pad(block, (0, max(0, (stop - 1 - start) * HOP_SAMPLES + FFT_SIZE - len(block))))
+        first = start * HOP_SAMPLES
+        block = np.zeros((stop - 1 - start) * HOP_SAMPLES + FFT_SIZE, dtype=np.float32)
+        lo, hi = max(first - offset, 0), min(first - offset + len(block), len(signal))
+        if hi > lo:
+            block[lo - (first - offset) : hi - (first - offset)] = signal[lo:hi]
         spectrum = librosa.stft(block, n_fft=FFT_SIZE, hop_length=HOP_SAMPLES, center=False)
         energy[:, start:stop] = bank @ (np.abs(spectrum) ** 2)
     return energy
@@ -140,7 +147,9 @@ def _fold(pitch_rows: np.ndarray) -> np.ndarray:
     return folded
 
 
-def sync_features(audio: np.ndarray, *, tuning_cents: float = 0.0) -> SyncFeatures:
+def sync_features(
+    audio: np.ndarray, *, tuning_cents: float = 0.0, pad_samples: int = 0
+) -> SyncFeatures:
     """Compute the chroma and DLNCO features of a signal (see the module docstring).
 
     Parameters
@@ -149,13 +158,15 @@ def sync_features(audio: np.ndarray, *, tuning_cents: float = 0.0) -> SyncFeatur
         Mono audio at 22,050 Hz.
     tuning_cents : float
         The signal's tuning (:func:`estimate_tuning_cents`).
+    pad_samples : int
+        Silence before and after the signal.
 
     Returns
     -------
     SyncFeatures
-        ``1 + n // 441`` frames.
+        ``1 + (n + 2 * pad_samples) // 441`` frames.
     """
-    energy = pitch_energy(audio, tuning_cents=tuning_cents)
+    energy = pitch_energy(audio, tuning_cents=tuning_cents, pad_samples=pad_samples)
     peak = float(energy.max()) or 1.0
     folded = _fold(energy)
     chroma = np.log1p(CHROMA_GAMMA * folded / (float(folded.max()) or 1.0))

@@ -191,8 +191,8 @@ def reference_of(
         settings=settings.synth,
         cache=cache,
     )
-    pad = np.zeros(int(round(settings.pad_sec * SAMPLE_RATE)), dtype=np.float32)
-    features = sync_features(np.concatenate([pad, audio, pad]))
+    features = sync_features(audio, pad_samples=int(round(settings.pad_sec * SAMPLE_RATE)))
+    del audio
     save_npz(
         path,
         format_name=REFERENCE_FORMAT,

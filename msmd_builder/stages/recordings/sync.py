@@ -41,8 +41,11 @@ class SyncSettings:
     step_weights : tuple of float
         DTW weights of the vertical, horizontal and diagonal steps.
     threshold_rec : int
-        Largest area (cells) of one DTW rectangle at the finest level: bounds
-        the memory (about 50 bytes a cell).
+        Largest area (cells) of one DTW rectangle at the finest level.  It
+        bounds the memory: the rectangles along a path of ``L`` frames hold
+        about ``L * sqrt(threshold_rec)`` cells of some 24 bytes.  10^5 placed
+        notes as 10^6 did on five corpus pieces (99.9 % within 50 ms) at a
+        third of the DTW time; 10^4 lost a fifth of one piece's notes.
     alpha : float
         Weight of the chroma cost against the onset cost at the finest level.
     confidence_window_sec : float
@@ -50,7 +53,7 @@ class SyncSettings:
     """
 
     step_weights: tuple[float, float, float] = (1.5, 1.5, 2.0)
-    threshold_rec: int = 10**6
+    threshold_rec: int = 10**5
     alpha: float = 0.5
     confidence_window_sec: float = 0.2
 
