@@ -40,8 +40,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from msmd_builder.train.data import load_split
-    from msmd_builder.train.loop import TrainSettings, train
+    from msmd_builder.train.loop import train
     from msmd_builder.train.models import use_bfloat16
+    from msmd_builder.train.settings import TrainSettings
 
     parts = load_split(args.split, ("train", "valid"))
     train_pieces, valid_pieces = parts["train"], parts["valid"] or parts["train"]

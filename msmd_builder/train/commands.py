@@ -83,7 +83,8 @@ def train_command(
     """
     require_torch()
     from msmd_builder.train.data import load_split
-    from msmd_builder.train.loop import TrainSettings, train
+    from msmd_builder.train.loop import train
+    from msmd_builder.train.settings import TrainSettings
 
     if augment not in AUGMENTATIONS:
         raise ConfigError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
@@ -163,9 +164,9 @@ def evaluate_command(
         The evaluation report.
     """
     require_torch()
+    from msmd_builder.train.checkpoint import load_checkpoint
     from msmd_builder.train.data import load_split
     from msmd_builder.train.evaluate import EvalSettings, evaluate
-    from msmd_builder.train.loop import load_checkpoint
 
     model, _ = load_checkpoint(checkpoint)
     pieces = load_split(split_dir, (part,))[part]

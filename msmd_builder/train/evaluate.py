@@ -45,7 +45,7 @@ from msmd_builder.dataset.pairs import (
     evenly_spaced_excerpts,
     evenly_spaced_snippets,
 )
-from msmd_builder.train.loop import embed_pairs
+from msmd_builder.train.embedding import embed_pairs
 from msmd_builder.train.metrics import (
     entropy,
     identification_metrics,

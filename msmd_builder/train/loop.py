@@ -1,4 +1,4 @@
-"""Training: settings, batches, the learning-rate schedule, checkpoints and logs.
+"""Training: batches, validation, the learning-rate schedule and logs.
 
 :func:`train` follows the 2018 paper (Section 3.3) and its implementation:
 mini-batches of 100 pairs drawn at random from the whole training pool, the
@@ -31,7 +31,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,235 +41,22 @@ from msmd_builder.core.cache import atomic_path
 from msmd_builder.core.errors import ConfigError
 from msmd_builder.core.records import PieceRecord
 from msmd_builder.dataset.pairs import (
-    NO_SHEET_AUGMENTATION,
     PairPool,
     PairSettings,
-    SheetAugmentation,
     evenly_spaced,
 )
-from msmd_builder.train.cca import fit_cca
+from msmd_builder.train.checkpoint import load_checkpoint, save_checkpoint
+from msmd_builder.train.embedding import embed_pairs, recalibrate_batch_norm, refine_cca
 from msmd_builder.train.loss import ranking_loss
 from msmd_builder.train.metrics import retrieval_metrics, retrieval_ranks
 from msmd_builder.train.models import (
-    PRECISIONS,
     EmbeddingModel,
-    ModelSettings,
     as_input,
     use_bfloat16,
 )
+from msmd_builder.train.settings import HISTORY_FIELDS, TrainResult, TrainSettings
 
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "HISTORY_FIELDS",
-    "TrainSettings",
-    "TrainResult",
-    "train",
-    "embed_pairs",
-    "refine_cca",
-    "save_checkpoint",
-    "load_checkpoint",
-    "reference_performances",
-    "recalibrate_batch_norm",
-    "plot_learning_curve",
-]
-
-CHECKPOINT_FORMAT = "msmd-builder/embedding-model"
-CHECKPOINT_VERSION = 1
-
-#: Columns of ``metrics.csv``.
-HISTORY_FIELDS = (
-    "epoch",
-    "pairs_seen",
-    "seconds",
-    "learning_rate",
-    "train_loss",
-    "valid_loss",
-    "valid_mrr_a2s",
-    "valid_mrr_s2a",
-    "valid_mrr",
-    "train_pairs_per_s",
-    "skipped_steps",
-)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that defines a training run (defaults: the 2018 paper's).
-
-    Attributes
-    ----------
-    model : {'2018', '2019', '2019-attention'}
-        Architecture (:mod:`msmd_builder.train.models`).
-    context_frames : int
-        Audio excerpt width: 42, 84 or 168.
-    maps : tuple of int
-        Feature maps of the four conv blocks (24, 48, 96, 96; smaller for tests).
-    cca_layer : bool
-        End the model in the CCA embedding layer.
-    batch_size : int
-        Pairs per step (100); the other pairs of a batch are the negatives.
-    learning_rate : float
-        Adam's initial learning rate (0.002).
-    lr_factor : float
-        Learning-rate multiplier on a validation plateau (0.5).
-    patience_epochs : int
-        Epochs without a better validation MRR before the multiplier applies (30).
-    lr_halvings : int
-        How many times the rate is lowered before training stops (5).
-    epoch_pairs : int
-        Training pairs per epoch (10,000 in the original implementation).
-    max_epochs : int
-        Upper bound on epochs.
-    time_budget_s : float or None
-        Wall-clock budget for the training steps and validations.
-    margin : float
-        Margin of the ranking loss (0.7).
-    symmetric_loss : bool
-        Rank both directions in the loss (the paper's Eq. 1 ranks audio for sheet).
-    weight_decay : float
-        L2 penalty on convolution and dense weights, added to the loss (1e-5).
-    sheet_augmentation : bool
-        Scale 0.95--1.05 and shift +-5 px (2018, Section 3.2).
-    audio_augmentation : bool
-        Pairs from every training performance, and each pair's audio from a
-        random performance of its piece; without it, the first (reference)
-        performance of each piece only -- the papers' "none".
-    one_per_onset : bool
-        One pair per distinct onset frame (MSMD's pool rule).
-    valid_pairs : int
-        Validation pairs (evenly spaced over the validation pool).
-    refine_cca_pairs : int
-        Refit the CCA layer on this many training pairs after training (0: no).
-    bn_recalibration_pairs : int
-        Before every validation, re-estimate the batch-norm statistics on this
-        many training pairs (0: keep the running averages).  Early in training
-        the running averages lag behind the weights and the eval-mode model
-        ranks near chance although it has learned; long runs hardly change.
-    shuffle_pairs : bool
-        Control experiment: pair every snippet with the audio of a fixed random
-        other pair, so nothing can be learned.
-    precision : {'auto', 'float32', 'bfloat16'}
-        Autocast of the networks (:data:`~msmd_builder.train.models.PRECISIONS`);
-        ``auto`` uses bfloat16 where the CPU supports it natively.
-    seed : int
-        Seed of parameters, batches and augmentation.
-    threads : int
-        torch intra-op threads.
-    """
-
-    model: str = "2018"
-    context_frames: int = 42
-    maps: tuple[int, ...] = (24, 48, 96, 96)
-    cca_layer: bool = True
-    batch_size: int = 100
-    learning_rate: float = 0.002
-    lr_factor: float = 0.5
-    patience_epochs: int = 30
-    lr_halvings: int = 5
-    epoch_pairs: int = 10_000
-    max_epochs: int = 1000
-    time_budget_s: float | None = None
-    margin: float = 0.7
-    symmetric_loss: bool = False
-    weight_decay: float = 1e-5
-    sheet_augmentation: bool = False
-    audio_augmentation: bool = False
-    one_per_onset: bool = True
-    valid_pairs: int = 2000
-    refine_cca_pairs: int = 0
-    bn_recalibration_pairs: int = 1000
-    shuffle_pairs: bool = False
-    precision: str = "auto"
-    seed: int = 0
-    threads: int = 2
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.batch_size >= 2, "batch_size must be >= 2"),
-            (self.learning_rate > 0, "learning_rate must be > 0"),
-            (0 < self.lr_factor < 1, "lr_factor must be in (0, 1)"),
-            (self.patience_epochs >= 1, "patience_epochs must be >= 1"),
-            (self.lr_halvings >= 0, "lr_halvings must be >= 0"),
-            (self.epoch_pairs >= self.batch_size, "epoch_pairs must be >= batch_size"),
-            (self.max_epochs >= 1, "max_epochs must be >= 1"),
-            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be > 0"),
-            (self.valid_pairs >= 2, "valid_pairs must be >= 2"),
-            (self.refine_cca_pairs >= 0, "refine_cca_pairs must be >= 0"),
-            (self.bn_recalibration_pairs >= 0, "bn_recalibration_pairs must be >= 0"),
-            (self.threads >= 1, "threads must be >= 1"),
-            (not (self.refine_cca_pairs and not self.cca_layer), "refining needs the CCA layer"),
-            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        self.model_settings()  # validates model name and context
-
-    def model_settings(self) -> ModelSettings:
-        """Return the :class:`ModelSettings` of this run."""
-        return ModelSettings(
-            name=self.model,
-            context_frames=self.context_frames,
-            maps=tuple(self.maps),
-            cca_layer=self.cca_layer,
-        )
-
-    def pair_settings(self) -> PairSettings:
-        """Return the :class:`PairSettings` of the training pool."""
-        return PairSettings(
-            context_frames=self.context_frames,
-            one_per_onset=self.one_per_onset,
-            sheet_augmentation=SheetAugmentation()
-            if self.sheet_augmentation
-            else NO_SHEET_AUGMENTATION,
-            audio_augmentation=self.audio_augmentation,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-friendly dict."""
-        out = asdict(self)
-        out["maps"] = list(self.maps)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"unknown training settings: {sorted(unknown)}")
-        kwargs = dict(data)
-        if "maps" in kwargs:
-            kwargs["maps"] = tuple(int(m) for m in kwargs["maps"])
-        return cls(**kwargs)
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced.
-
-    Attributes
-    ----------
-    out_dir : Path
-        Where the files are.
-    checkpoint : Path
-        The model to evaluate: ``refined.pt`` if refined, else ``best.pt``.
-    best_epoch : int
-        Epoch of the best validation MRR.
-    best_valid : dict
-        Validation metrics of that epoch (after refinement when refined).
-    history : list of dict
-        One entry per epoch (:data:`HISTORY_FIELDS`).
-    throughput : dict
-        ``train_pairs_per_s`` (steps including batch cutting), ``extract_pairs_per_s``
-        (batch cutting alone), ``train_pairs`` (pool size), ``seconds``.
-    """
-
-    out_dir: Path
-    checkpoint: Path
-    best_epoch: int
-    best_valid: dict[str, float]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    throughput: dict[str, float] = field(default_factory=dict)
+__all__ = ["reference_performances", "train", "plot_learning_curve"]
 
 
 def reference_performances(pieces: Sequence[PieceRecord]) -> set[str]:
@@ -285,123 +71,6 @@ def _weight_penalty(model: torch.nn.Module) -> torch.Tensor:
         if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
     ]
     return torch.stack(terms).sum()
-
-
-@torch.no_grad()
-def embed_pairs(
-    model: EmbeddingModel,
-    pool: PairPool,
-    indices: np.ndarray,
-    *,
-    batch_size: int = 250,
-    features: bool = False,
-    bfloat16: bool = False,
-    audio_indices: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Embed the sheet and audio of the given pairs with the model in eval mode.
-
-    Parameters
-    ----------
-    model : EmbeddingModel
-        The model (switched to eval mode, and back if it was training).
-    pool : PairPool
-        The pairs.
-    indices : np.ndarray
-        Pool indices.
-    batch_size : int, optional
-        Pairs per forward pass.
-    features : bool, optional
-        Return the pathway outputs before the CCA layer instead of embeddings.
-    bfloat16 : bool, optional
-        Run the networks under bfloat16 autocast.
-    audio_indices : np.ndarray, optional
-        Take the audio from these pairs instead (see :meth:`PairPool.batch`).
-
-    Returns
-    -------
-    sheet, audio : np.ndarray [shape=(n, dim), dtype=float32]
-    """
-    was_training = model.training
-    model.eval()
-    sheets, audios = [], []
-    for start in range(0, len(indices), batch_size):
-        chunk = slice(start, start + batch_size)
-        s, a = pool.batch(
-            indices[chunk], audio_indices=None if audio_indices is None else audio_indices[chunk]
-        )
-        s_t, a_t = as_input(s), as_input(a)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            if features:
-                pair = model.sheet_features(s_t), model.audio_features(a_t)
-            else:
-                pair = model.embed_sheet(s_t), model.embed_audio(a_t)
-        sheets.append(pair[0].float().numpy())
-        audios.append(pair[1].float().numpy())
-    model.train(was_training)
-    dim = model.settings.embedding_dim
-    if not sheets:
-        return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
-    return np.concatenate(sheets), np.concatenate(audios)
-
-
-def refine_cca(
-    model: EmbeddingModel,
-    pool: PairPool,
-    n_pairs: int,
-    *,
-    bfloat16: bool = False,
-    audio_of: np.ndarray | None = None,
-) -> dict[str, float]:
-    """Refit the model's CCA layer on ``n_pairs`` evenly spaced pairs of ``pool``.
-
-    ``audio_of`` re-pairs the audio as in a shuffled-pairs control run.  Returns
-    the canonical correlations' summary (``pairs``, ``mean``, ``top``).
-    """
-    if model.cca is None:
-        raise ConfigError("the model has no CCA layer to refine")
-    indices = evenly_spaced(len(pool), n_pairs)
-    if len(indices) <= model.settings.embedding_dim:
-        raise ConfigError(f"{len(indices)} pairs are too few to fit a CCA")
-    h1, h2 = embed_pairs(
-        model,
-        pool,
-        indices,
-        features=True,
-        bfloat16=bfloat16,
-        audio_indices=None if audio_of is None else audio_of[indices],
-    )
-    fit = fit_cca(h1, h2, r1=model.settings.cca_ridge, r2=model.settings.cca_ridge)
-    model.cca.set_projection(fit.mean1, fit.mean2, fit.u, fit.v)
-    return {"pairs": int(len(indices)), "mean": float(fit.corr.mean()), "top": float(fit.corr[0])}
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(
-    model: EmbeddingModel,
-    pool: PairPool,
-    n_pairs: int,
-    *,
-    batch_size: int = 100,
-    rng: np.random.Generator,
-    audio_of: np.ndarray | None = None,
-    bfloat16: bool = False,
-) -> None:
-    """Replace the batch-norm running statistics by their mean over random training batches."""
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    was_training = model.training
-    model.train()
-    for _ in range(max(n_pairs // batch_size, 1)):
-        idx = rng.choice(len(pool), size=min(batch_size, len(pool)), replace=False)
-        sheets, audio = pool.batch(idx, audio_indices=None if audio_of is None else audio_of[idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            model(as_input(sheets), as_input(audio))
-    for m, momentum in zip(norms, momenta, strict=True):
-        m.momentum = momentum
-    model.train(was_training)
 
 
 def _validate(
@@ -423,32 +92,6 @@ def _validate(
         "valid_mrr_s2a": s2a["MRR"],
         "valid_mrr": (a2s["MRR"] + s2a["MRR"]) / 2,
     }
-
-
-def save_checkpoint(path: Path, model: EmbeddingModel, info: dict[str, Any]) -> None:
-    """Write a model and JSON-friendly ``info`` atomically."""
-    payload = {
-        "format_name": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "model": model.settings.to_dict(),
-        "state_dict": model.state_dict(),
-        "info": info,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[EmbeddingModel, dict[str, Any]]:
-    """Read a checkpoint written by :func:`save_checkpoint`; the model is in eval mode."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format_name") != CHECKPOINT_FORMAT:
-        raise ConfigError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
-    if payload.get("format_version") != CHECKPOINT_VERSION:
-        raise ConfigError(f"{path}: unsupported checkpoint version {payload.get('format_version')}")
-    model = EmbeddingModel(ModelSettings.from_dict(payload["model"]))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, dict(payload.get("info", {}))
 
 
 def train(

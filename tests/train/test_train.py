@@ -18,16 +18,12 @@ from msmd_builder.cli import main  # noqa: E402
 from msmd_builder.core.errors import ConfigError, ToolNotFoundError  # noqa: E402
 from msmd_builder.dataset.pairs import PairPool, PairSettings, evenly_spaced  # noqa: E402
 from msmd_builder.train.cca import fit_cca  # noqa: E402
+from msmd_builder.train.checkpoint import load_checkpoint  # noqa: E402
 from msmd_builder.train.commands import train_command  # noqa: E402
 from msmd_builder.train.data import piece_from_work_dir  # noqa: E402
+from msmd_builder.train.embedding import embed_pairs  # noqa: E402
 from msmd_builder.train.evaluate import EvalSettings, evaluate, format_report  # noqa: E402
-from msmd_builder.train.loop import (  # noqa: E402
-    HISTORY_FIELDS,
-    TrainSettings,
-    embed_pairs,
-    load_checkpoint,
-    train,
-)
+from msmd_builder.train.loop import train  # noqa: E402
 from msmd_builder.train.loss import ranking_loss  # noqa: E402
 from msmd_builder.train.metrics import (  # noqa: E402
     identification_metrics,
@@ -37,6 +33,7 @@ from msmd_builder.train.metrics import (  # noqa: E402
     vote_ranks,
 )
 from msmd_builder.train.models import CCALayer, ModelSettings, build_model  # noqa: E402
+from msmd_builder.train.settings import HISTORY_FIELDS, TrainSettings  # noqa: E402
 from tests.conftest import EXAMPLES_ROOT  # noqa: E402
 
 SMALL = (8, 16, 16, 16)  # feature maps small enough for CPU test runs
