@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,29 @@ def make_piece(tmp_path: Path):
         return root, f"ftp/TestC/Op1/{name}/{name}.ly"
 
     return write
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel of msmd-builder built from a copy of the checkout, as ``pip wheel .`` builds it."""
+    from msmd_builder.core.resources import SHIPPED
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", *SHIPPED):
+        copy = shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy2
+        copy(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "msmd_builder",
+        source / "msmd_builder",
+        ignore=shutil.ignore_patterns("__pycache__", "_shipped"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(tmp / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = (tmp / "dist").glob("msmd_builder-*.whl")
+    return built

@@ -89,7 +89,9 @@ def test_default_dataset_is_complete(built):
             expected = 7 if part in ("train", "valid") else 1
             assert all(len(r.performances) == expected for r in records)
     md = (root / "out" / "report.md").read_text()
-    assert "## Split all" in md and "## Performances" in md
+    assert "## Dataset statistics (Table 1)" in md and "## Performances" in md
+    train = summary["table1"]["all"]["train"]
+    assert f"| all | train | {train['pieces']:,} (360) |" in md
 
 
 def test_rerun_with_nothing_changed_does_nothing(built):

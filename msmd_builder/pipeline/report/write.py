@@ -1,0 +1,93 @@
+"""Write a build report: ``report.json`` (every outcome and the summary) and ``report.md``."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from msmd_builder.core.cache import atomic_write_json, atomic_write_text
+from msmd_builder.lilypond.tools import lilypond_version
+from msmd_builder.pipeline.report.facts import alignment_totals, performance_totals
+from msmd_builder.pipeline.report.markdown import render_markdown
+from msmd_builder.pipeline.report.sections import report_sections
+from msmd_builder.pipeline.run import PieceOutcome
+
+__all__ = ["write_report", "load_report"]
+
+
+def write_report(
+    outcomes: Sequence[PieceOutcome],
+    *,
+    out_dir: str | Path,
+    name: str,
+    wall_seconds: float,
+    workers: int,
+    extra_summary: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> tuple[Path, Path]:
+    """Write a build report as JSON (all facts) and Markdown (for people).
+
+    ``extra_summary`` adds facts of later, whole-dataset steps (splits,
+    shards, their Table-1 statistics) to the summary.
+
+    Returns
+    -------
+    json_path, markdown_path : Path
+    """
+    out = Path(out_dir)
+    pieces = [asdict(o) for o in outcomes]
+    counts = Counter(o.status for o in outcomes)
+    failures = Counter(o.error_class for o in outcomes if o.status == "failed")
+    stage_seconds: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        for stage, sec in outcome.seconds.items():
+            stage_seconds.setdefault(stage, []).append(sec)
+    lilypond_seconds = [
+        float(o.details["lilypond_seconds"]) for o in outcomes if "lilypond_seconds" in o.details
+    ]
+    summary = {
+        "pieces": len(outcomes),
+        "status_counts": dict(counts),
+        "failure_classes": dict(failures),
+        "wall_seconds": round(wall_seconds, 2),
+        "workers": workers,
+        "stage_seconds_total": {k: round(sum(v), 2) for k, v in stage_seconds.items()},
+        "stage_seconds_median": {
+            k: round(statistics.median(v), 3) for k, v in stage_seconds.items()
+        },
+        "lilypond_seconds_median": round(statistics.median(lilypond_seconds), 3)
+        if lilypond_seconds
+        else None,
+        "lilypond_seconds_total": round(sum(lilypond_seconds), 2),
+        "lilypond_version": lilypond_version(),
+        "cpu_count": os.cpu_count(),
+        "alignment_totals": alignment_totals(pieces),
+        "performance_totals": performance_totals(pieces),
+        "printed_order_fallbacks": dict(
+            Counter(
+                o.details["repeats_fallback_class"]
+                for o in outcomes
+                if o.status != "failed" and "repeats_fallback_class" in o.details
+            )
+        ),
+    }
+    if extra_summary:
+        summary.update(extra_summary)
+    document = {"summary": summary, "pieces": pieces}
+    json_path = out / f"{name}.json"
+    md_path = out / f"{name}.md"
+    atomic_write_json(json_path, document)
+    markdown = render_markdown(report_sections(document), title or f"Build report: {name}")
+    atomic_write_text(md_path, markdown)
+    return json_path, md_path
+
+
+def load_report(path: str | Path) -> dict:
+    """Read a JSON report written by :func:`write_report`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
