@@ -25,6 +25,7 @@ from msmd_builder.stages.perform.fluidsynth import fluidsynth_version
 from msmd_builder.stages.perform.plans import PerformanceRecipe, SplitRecipe
 from msmd_builder.stages.perform.soundfonts import load_soundfonts, locate
 from tests.helpers.build import entry_of, run_stages
+from tests.helpers.writes import file_writes
 
 #: Two pages, a volta (played twice) and a chord: every stage has something to write.
 SOURCE = r"""\version "2.24.0"
@@ -74,12 +75,7 @@ def built(make_piece, tmp_path):
 
 
 def writes(piece_dir: PieceDir) -> dict[str, tuple[int, int]]:
-    """Every file of the piece folder -> (modification time in ns, inode)."""
-    return {
-        path.relative_to(piece_dir.root).as_posix(): (path.stat().st_mtime_ns, path.stat().st_ino)
-        for path in sorted(piece_dir.root.rglob("*"))
-        if path.is_file()
-    }
+    return file_writes(piece_dir.root)
 
 
 def _reproducible(document: Any) -> Any:
