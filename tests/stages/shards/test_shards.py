@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from msmd_builder.cli import main
 from msmd_builder.core.cache import atomic_write_json, read_json, sha256_file
-from msmd_builder.core.errors import ConfigError, NotBuiltError, ToolNotFoundError
+from msmd_builder.core.errors import ConfigError, FormatError, NotBuiltError, ToolNotFoundError
 from msmd_builder.core.records import PieceRecord
 from msmd_builder.core.tables import NOTEHEAD_DTYPE, PERFORMED_EVENT_DTYPE, SYSTEM_DTYPE
 from msmd_builder.core.workdir import PieceDir
@@ -356,6 +357,55 @@ def test_a_damaged_split_is_rewritten_to_the_same_content(work, written, tmp_pat
     assert (tmp_path / "mix" / "manifest.json").read_bytes() == (
         out / "mix" / "manifest.json"
     ).read_bytes()
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    """Change one byte of a file in place (its size stays the same)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_truncated_shard_is_a_format_error_naming_the_file(written, tmp_path):
+    out, manifest = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    (size,) = [f.size for f in manifest.part("train").files if f.file == shard.name]
+    _truncate(shard)
+    with open_split(split_dir) as split:
+        expected = f"{shard} is damaged: {size // 2} bytes, the manifest records {size} "
+        with pytest.raises(FormatError, match=re.escape(expected)):
+            split.read_piece("train", CHORALE)
+        assert split.read_piece("train", ETUDE, verify=True).piece_id == ETUDE  # other files read
+    with pytest.raises(FormatError, match=re.escape(f"{shard} cannot be opened as HDF5")):
+        open_shard(shard)
+
+
+def test_a_changed_shard_is_caught_by_verification(written, tmp_path):
+    out, _ = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    with h5py.File(shard, "r") as handle:
+        group = handle["pieces"][CHORALE]
+        assert group["page_keys"][()].tolist() == [[0, 0]]
+        page_keys_offset = group["page_keys"].id.get_offset()  # stored uncompressed
+        performance_id = group.attrs["performance_ids"][0]
+        chunk = group["performances"][performance_id]["spectrogram"].id.get_chunk_info(0)
+    # One byte of the page keys: the file reads, but holds other content than written.
+    _flip_byte(shard, page_keys_offset)
+    with open_split(split_dir) as split:
+        assert split.read_piece("train", CHORALE).page_keys.tolist() == [[1, 0]]
+        changed = f"{shard}: piece '{CHORALE}' differs from the manifest's content_sha256"
+        with pytest.raises(FormatError, match=re.escape(changed)):
+            split.read_piece("train", CHORALE, verify=True)
+    # One byte in a compressed spectrogram chunk: HDF5 cannot decompress it.
+    _flip_byte(shard, chunk.byte_offset + chunk.size // 2)
+    with open_split(split_dir) as split:
+        unreadable = f"{shard} is damaged: piece '{CHORALE}' cannot be read"
+        with pytest.raises(FormatError, match=re.escape(unreadable)):
+            split.read_piece("train", CHORALE)
 
 
 def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
