@@ -57,7 +57,7 @@ def truncate(path: Path) -> None:
 
 @pytest.fixture
 def built(make_piece, tmp_path):
-    """Build the piece through the perform stage; return a function that builds it again."""
+    """Build the piece through the perform stage; return (its folder, a rebuild function)."""
     try:
         fluidsynth_version()
         for spec in load_soundfonts():
@@ -133,9 +133,9 @@ def check_rebuilds(
 
     Parameters
     ----------
-    damages : list of (file, damage, rewritten)
+    damages : list of (file, damage, owned)
         The file relative to the piece folder, what to do to it, and which
-        files the rebuild may rewrite (those of the stage that owns it).
+        files the rebuild may rewrite (those of the stage that owns the file).
     """
     expected = contents(piece_dir)
     before = writes(piece_dir)
@@ -155,7 +155,6 @@ def check_rebuilds(
         now = contents(piece_dir)
         changed = sorted(f for f in expected if now[f] != expected[f])
         assert changed == [], f"{label}: rebuilt with other content"
-        assert writes(piece_dir) == after, f"{label}: the rerun after the rebuild wrote files"
         build()
         assert writes(piece_dir) == after, f"{label}: a second rerun wrote files"
 
