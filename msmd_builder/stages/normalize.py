@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from msmd_builder.core.cache import StageCache, sha256_file
+from msmd_builder.core.cache import StageCache, output_sizes, sha256_file, sized_outputs
 from msmd_builder.core.errors import (
     ConfigError,
     ConvertLyError,
@@ -51,6 +51,8 @@ _CONVERT_TIMEOUT_SEC = 120.0
 STAGE_VERSION = 1
 #: ``format_name`` of ``normalize.json``.
 RECORD_FORMAT = "msmd-builder/normalize-record"
+#: Layout version of ``normalize.json`` (2: with the copied files' ``output_sizes``).
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -263,10 +265,12 @@ def run(
             "lilypond": lilypond_version(),
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
     source_dir = piece_dir.source
-    hit = cache.lookup(lambda record: [source_dir / name for name in record["files"]], force=force)
+    hit = cache.lookup(
+        lambda record: sized_outputs(source_dir, record["output_sizes"]), force=force
+    )
     if hit is not None:
         return NormalizedPiece.from_dict(hit)
 
@@ -301,7 +305,7 @@ def run(
         seconds=time.perf_counter() - started,
         cache_key=cache.key,
     )
-    cache.store(result.to_dict())
+    cache.store({**result.to_dict(), "output_sizes": output_sizes(source_dir, files)})
     return result
 
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from msmd_builder.core.cache import StageCache, sha256_file
+from msmd_builder.core.cache import StageCache, output_sizes, sha256_file, sized_outputs
 from msmd_builder.core.errors import (
     ERROR_CLASSES,
     ConfigError,
@@ -39,7 +39,6 @@ from msmd_builder.core.errors import (
     SchemeError,
 )
 from msmd_builder.core.workdir import PieceDir
-from msmd_builder.lilypond.logs import noteheads_file, systems_file
 from msmd_builder.lilypond.tools import lilypond_executable, lilypond_version, patches_dir, run_tool
 from msmd_builder.stages.normalize import NormalizedPiece
 
@@ -61,6 +60,8 @@ REPEATS_MODES = ("unfolded", "folded")
 STAGE_VERSION = 3
 #: ``format_name`` of ``render/render.json``.
 RECORD_FORMAT = "msmd-builder/render-record"
+#: Layout version of ``render/render.json`` (2: with the outputs' ``output_sizes``).
+RECORD_VERSION = 2
 _MAX_MESSAGES = 20
 
 _ERROR_LINE = re.compile(r"(?:^|: )(?:fatal )?error: ", re.IGNORECASE)
@@ -258,11 +259,16 @@ def preflight(settings: RenderSettings) -> None:
     patches_dir()
 
 
-def _outputs(render_dir: Path, record: Mapping[str, Any]) -> list[Path]:
-    """Files a render record stands for: PDFs, MIDIs and each PDF's geometry tables."""
-    pdfs = list(record["pdf_files"])
-    tables = [f(render_dir, pdf) for pdf in pdfs for f in (noteheads_file, systems_file)]
-    return [render_dir / name for name in pdfs + list(record["midi_files"])] + tables
+def _output_names(render_dir: Path, result: RenderResult) -> list[str]:
+    """Files a render record stands for: PDFs, MIDIs and every table the hooks wrote.
+
+    The later stages read all of them (the align stage its performed-notes and
+    marks tables too); LilyPond's log is for people and not checked.
+    """
+    if not result.ok:
+        return []
+    tables = sorted(p.name for p in render_dir.glob("*.msmd-*.tsv"))
+    return [*result.pdf_files, *result.midi_files, *tables]
 
 
 def run(
@@ -306,11 +312,10 @@ def run(
             "repeats": settings.repeats,
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
     hit = cache.lookup(
-        lambda record: _outputs(render_dir, record) if record["status"] != "failed" else [],
-        force=force,
+        lambda record: sized_outputs(render_dir, record["output_sizes"]), force=force
     )
     if hit is not None:
         previous = RenderResult.from_dict(hit)
@@ -376,7 +381,8 @@ def run(
         cache_key=cache.key,
         repeats=settings.repeats,
     )
-    cache.store(result.to_dict())
+    sizes = output_sizes(render_dir, _output_names(render_dir, result))
+    cache.store({**result.to_dict(), "output_sizes": sizes})
     if failure is not None:
         raise failure
     return result

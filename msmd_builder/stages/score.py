@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import StageCache, atomic_path, load_npz, save_npz
+from msmd_builder.core.cache import (
+    StageCache,
+    atomic_path,
+    load_npz,
+    output_sizes,
+    save_npz,
+    sized_outputs,
+)
 from msmd_builder.core.errors import ConfigError, NothingToAlignError, VerificationError
 from msmd_builder.core.tables import NOTEHEAD_DTYPE, SYSTEM_DTYPE
 from msmd_builder.core.workdir import PieceDir
@@ -226,6 +233,8 @@ LINK_AGREEMENT_MIN = 0.99
 STAGE_VERSION = 1
 #: ``format_name`` of ``score/score.json``.
 RECORD_FORMAT = "msmd-builder/score-record"
+#: Layout version of ``score/score.json`` (2: with the outputs' ``output_sizes``).
+RECORD_VERSION = 2
 #: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``).
 GEOMETRY_FORMAT = "msmd-builder/geometry"
 GEOMETRY_VERSION = 1
@@ -321,7 +330,8 @@ def run(
 
     Writes ``score/page-<book>-<page>.png``, ``geometry.npz`` (arrays
     ``noteheads`` and ``systems``, boxes in points and pixels) and
-    ``score.json``.  A cached result counts only while all of these exist.
+    ``score.json``.  A cached result counts only while all of these exist with
+    the sizes the record gives them.
 
     Raises
     ------
@@ -344,12 +354,9 @@ def run(
             "pdfium": str(pypdfium2.PDFIUM_INFO),
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
-    hit = cache.lookup(
-        lambda record: [piece_dir.geometry, *(score_dir / p["path"] for p in record["pages"])],
-        force=force,
-    )
+    hit = cache.lookup(lambda record: sized_outputs(score_dir, record["output_sizes"]), force=force)
     if hit is not None:
         result = ScoreResult.from_dict(hit)
         _check_score(result)
@@ -395,7 +402,8 @@ def run(
         cache_key=cache.key,
         render=render,
     )
-    cache.store(result.to_dict())
+    names = [piece_dir.geometry.name, *(page["path"] for page in result.pages)]
+    cache.store({**result.to_dict(), "output_sizes": output_sizes(score_dir, names)})
     _check_score(result)
     return result
 

@@ -186,17 +186,17 @@ def test_cca_layer_matches_a_numpy_fit():
 
 
 def test_settings_are_checked():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"model must be one of \(.*\), got '2020'"):
         ModelSettings(name="2020")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="batch_size must be >= 2"):
         TrainSettings(batch_size=1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="refining needs the CCA layer"):
         TrainSettings(refine_cca_pairs=100, cca_layer=False)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"precision must be one of \('auto', 'float32', "):
         TrainSettings(precision="float16")
     settings = TrainSettings(model="2019-attention", context_frames=168, maps=SMALL)
     assert TrainSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"augment must be one of \(.*\), got 'everything'"):
         train_command("nowhere", "out", augment="everything")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import StageCache, load_npz, save_npz
+from msmd_builder.core.cache import StageCache, load_npz, output_sizes, save_npz, sized_outputs
 from msmd_builder.core.errors import NothingToAlignError, ReadingOrderError, VerificationError
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.core.workdir import PieceDir
@@ -188,6 +188,8 @@ def align_tables(
 STAGE_VERSION = 6
 #: ``format_name`` of ``align/align.json``.
 RECORD_FORMAT = "msmd-builder/align-record"
+#: Layout version of ``align/align.json`` (2: with the outputs' ``output_sizes``).
+RECORD_VERSION = 2
 #: ``format_name`` of ``align/alignment.npz`` (array ``performed``).
 ALIGNMENT_FORMAT = "msmd-builder/alignment"
 ALIGNMENT_VERSION = 1
@@ -294,9 +296,11 @@ def run(
             "repeats": render.repeats,
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
-    hit = cache.lookup(lambda _: [piece_dir.alignment], force=force)
+    hit = cache.lookup(
+        lambda record: sized_outputs(piece_dir.align, record["output_sizes"]), force=force
+    )
     if hit is not None:
         result = AlignResult.from_dict(hit)
     else:
@@ -313,7 +317,8 @@ def run(
         result = AlignResult(
             render.piece_id, str(piece_dir.align.resolve()), stats, cache.key, render.repeats
         )
-        cache.store(result.to_dict())
+        sizes = output_sizes(piece_dir.align, [piece_dir.alignment.name])
+        cache.store({**result.to_dict(), "output_sizes": sizes})
     if result.stats["midi_notes"] == 0:
         raise NothingToAlignError("the MIDI has no note")
     if result.stats["pitch_mismatches"]:

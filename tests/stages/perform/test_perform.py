@@ -204,24 +204,27 @@ def test_recipes_round_trip_through_dicts():
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {"bogus": {}},
-        {"train": {"tempo_ratios": [1.0, 1.0]}},
-        {"train": {"tempo_ratios": [0.0]}},
-        {"train": {"velocity": 0}},
-        {"train": {"n_performances": 0}},
-        {"train": {"humanize": {"max_tempo_deviation": 0.7}}},
-        {"test": {"soundfont_role": "valid"}},
+        ({"bogus": {}}, r"unknown recipe keys: \['bogus'\]"),
+        ({"train": {"tempo_ratios": [1.0, 1.0]}}, r"duplicate tempo ratios in \(1.0, 1.0\)"),
+        ({"train": {"tempo_ratios": [0.0]}}, "tempo ratio 0.0 must be a positive number"),
+        ({"train": {"velocity": 0}}, "velocity must be in 1..127 or None"),
+        ({"train": {"n_performances": 0}}, "n_performances must be >= 1 or None"),
+        (
+            {"train": {"humanize": {"max_tempo_deviation": 0.7}}},
+            r"max_tempo_deviation must be in \[0, 0.5\)",
+        ),
+        ({"test": {"soundfont_role": "valid"}}, "soundfont_role must be train or test"),
     ],
 )
-def test_bad_recipes_are_rejected(bad):
-    with pytest.raises(ConfigError):
+def test_bad_recipes_are_rejected(bad, message):
+    with pytest.raises(ConfigError, match=message):
         PerformanceRecipe.from_dict(bad)
 
 
 def test_plan_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="role must be one of .*, got 'holdout'"):
         plan_performances(PIECE, role="holdout", soundfonts=SPECS, seed=0)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="role 'test'"):
         plan_performances(PIECE, role="test", soundfonts=TRAIN, seed=0)
@@ -342,13 +345,13 @@ def test_snap_to_render_grid():
 def test_invalid_events_are_rejected():
     events = texture()
     events[3]["offset_sec"] = events[3]["onset_sec"] - 0.1
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match="events have offset_sec < onset_sec"):
         realize(_plan(), events)
     events = texture()
     events[0]["pitch"] = 128
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match=r"events have pitches outside 0\.\.127"):
         realize(_plan(), events)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="fields of PERFORMED_EVENT_DTYPE, got dtype float64"):
         realize(_plan(), np.zeros(3))
 
 
@@ -463,7 +466,7 @@ def test_synth_settings_are_applied():
     loud = synthesize(events, settings=SynthSettings(gain=0.4), **kwargs)
     ratio = np.sqrt(np.mean(loud.astype(float) ** 2) / np.mean(wet.astype(float) ** 2))
     assert ratio == pytest.approx(2.0, rel=0.01)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"\.sf2 has no preset at bank 7 program 99"):
         synthesize(events, soundfont_path=path, bank=7, program=99)
 
 
@@ -586,7 +589,7 @@ def test_perform_piece_writes_resumable_files(tmp_path):
 
 def test_perform_piece_errors(tmp_path):
     plans = _stage_plans()
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match="the piece has no performed events to synthesize"):
         perform_piece(plans, empty_performed_events(0), out_dir=tmp_path)
     with pytest.raises(ConfigError, match="duplicate"):
         perform_piece(plans + plans[:1], texture(), out_dir=tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mido
@@ -111,38 +112,63 @@ def test_old_syntax_is_upgraded_by_convert_ly(make_piece, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "body", "error", "needle"),
+    ("name", "body", "error", "message"),
     [
-        ("syntax", r"{ c'4 d'4 = e'4 }", LilyPondSyntaxError, "syntax error"),
+        (
+            "syntax",
+            r"{ c'4 d'4 = e'4 }",
+            LilyPondSyntaxError,
+            "ftp/TestC/Op1/syntax/syntax.ly:3:11: error: syntax error, unexpected '='",
+        ),
         (
             "scheme",
             r"{ \override NoteHead.stencil = #(lambda (g) (car '())) c'1 }",
             SchemeError,
-            "",
+            "In procedure car: Wrong type argument in position 1 (expecting pair): ()",
         ),
-        ("include", r'\include "no-such-file.ily" { c1 }', MissingIncludeError, "no-such-file"),
-        ("crash", r"#(kill (getpid) SIGSEGV) { c'1 }", LilyPondCrash, "SIGSEGV"),
-        ("headeronly", "", NoOutputError, ""),
+        (
+            "include",
+            r'\include "no-such-file.ily" { c1 }',
+            MissingIncludeError,
+            "ftp/TestC/Op1/include/include.ly:3:10: error: cannot find file: `no-such-file.ily'",
+        ),
+        (
+            "crash",
+            r"#(kill (getpid) SIGSEGV) { c'1 }",
+            LilyPondCrash,
+            "LilyPond was killed by SIGSEGV",
+        ),
+        (
+            "headeronly",
+            "",
+            NoOutputError,
+            "LilyPond wrote no PDF or no MIDI (nothing typeset or no music)",
+        ),
     ],
 )
-def test_bad_input_is_classified(make_piece, tmp_path, name, body, error, needle):
+def test_bad_input_is_classified(make_piece, tmp_path, name, body, error, message):
     root, main = make_piece(name, HEADER + body)
-    with pytest.raises(error) as info:
+    exactly = f"^{re.escape(message)}$"
+    with pytest.raises(error, match=exactly) as info:
         build(root, main, tmp_path / "work")
-    assert needle in info.value.message + info.value.detail
+    assert info.value.message == message
     record = json.loads(
         (tmp_path / f"work/pieces/TestC__Op1__{name}/render/render.json").read_text()
     )
     assert record["status"] == "failed"
     assert record["error"]["error_class"] == error.error_class
+    assert record["error"]["message"] == message
     # The failure is cached: a second call raises the same error without rerunning.
-    with pytest.raises(error):
+    log = tmp_path / f"work/pieces/TestC__Op1__{name}/render/lilypond.log"
+    log.write_text("marker", encoding="utf-8")
+    with pytest.raises(error, match=exactly):
         build(root, main, tmp_path / "work")
+    assert log.read_text(encoding="utf-8") == "marker"
 
 
 def test_hang_is_killed_at_the_time_limit(make_piece, tmp_path):
     root, main = make_piece("hang", HEADER + r"#(let loop () (loop)) { c'1 }")
-    with pytest.raises(LilyPondTimeout):
+    with pytest.raises(LilyPondTimeout, match=r"^LilyPond ran past 3 s and was killed$"):
         build(root, main, tmp_path / "work", timeout_sec=3)
 
 
@@ -155,7 +181,8 @@ def test_non_utf8_source(make_piece, tmp_path):
     assert any("transcoded" in w for w in normalized["warnings"])
     undecodable = HEADER.encode() + b"{ c'1 } % \x81\x8d\x90 \xff\xfe\x00"
     root, main = make_piece("binary", undecodable)
-    with pytest.raises(SourceEncodingError):
+    binary = "ftp/TestC/Op1/binary/binary.ly: binary content (NUL bytes), not a LilyPond source"
+    with pytest.raises(SourceEncodingError, match=f"^{re.escape(binary)}$"):
         build(root, main, tmp_path / "work")
 
 
@@ -164,7 +191,7 @@ def test_failure_leaves_other_outputs_intact(make_piece, tmp_path):
     root, good = make_piece("good", HEADER + r"{ c'1 }")
     first = build(root, good, work)
     root, bad = make_piece("bad", HEADER + r"{ c'4 = }")
-    with pytest.raises(LilyPondSyntaxError):
+    with pytest.raises(LilyPondSyntaxError, match="bad.ly:3:7: error: syntax error, unexpected"):
         build(root, bad, work)
     assert all((Path(first.render_dir) / n).exists() for n in first.pdf_files + first.midi_files)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 
 from msmd_builder.cli import main
 from msmd_builder.core.cache import atomic_write_json, read_json, sha256_file
-from msmd_builder.core.errors import ConfigError, NotBuiltError, ToolNotFoundError
+from msmd_builder.core.errors import ConfigError, FormatError, NotBuiltError, ToolNotFoundError
 from msmd_builder.core.records import PieceRecord
 from msmd_builder.core.tables import NOTEHEAD_DTYPE, PERFORMED_EVENT_DTYPE, SYSTEM_DTYPE
 from msmd_builder.core.workdir import PieceDir
@@ -94,9 +95,8 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def written(work, tmp_path_factory):
-    """The split written once with a small size bound; (out_dir, manifest, seconds)."""
+    """The split written once with a small size bound; (out_dir, manifest)."""
     out = tmp_path_factory.mktemp("shards")
-    started = time.perf_counter()
     manifest = write_shards(
         "mix",
         PARTS,
@@ -105,7 +105,7 @@ def written(work, tmp_path_factory):
         max_shard_bytes=SMALL_SHARD,
         build_info={"seed": 3, "recipe": RECIPE.to_dict()},
     )
-    return out, manifest, time.perf_counter() - started
+    return out, manifest
 
 
 def _arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
@@ -199,7 +199,7 @@ def test_collect_piece_names_what_is_missing(work, tmp_path):
 
 
 def test_shards_are_cut_by_size_and_named_by_part(written):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = out / "mix"
     names = sorted(p.name for p in split_dir.iterdir())
     assert names == [
@@ -243,7 +243,7 @@ def test_pieces_share_a_file_until_the_bound(work, tmp_path):
 
 
 def test_round_trip_returns_every_array_as_collected(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     with open_split(out / "mix") as split:
         assert split.parts == ("train", "valid", "test")
         for part in split.parts:
@@ -258,7 +258,7 @@ def test_round_trip_returns_every_array_as_collected(work, written):
 
 
 def test_manifest_counts_and_checksums(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     on_disk = read_json(out / "mix" / "manifest.json")
     assert on_disk["format_name"] == "msmd-builder/shard-manifest"
     assert on_disk["shard_format"] == {"format_name": FORMAT_NAME, "format_version": 1}
@@ -294,7 +294,7 @@ def test_manifest_counts_and_checksums(work, written):
 
 
 def test_missing_pieces_are_reported_not_fatal(written):
-    _, manifest, _ = written
+    _, manifest = written
     missing = {m.piece_id: m for m in _part(manifest, "test").missing}
     assert set(missing) == {UNRENDERED, UNKNOWN}
     assert missing[UNRENDERED].error_class == "not-built"
@@ -305,7 +305,7 @@ def test_missing_pieces_are_reported_not_fatal(written):
 
 
 def test_rerun_rewrites_nothing(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = out / "mix"
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in split_dir.iterdir()}
     again = write_shards(
@@ -321,8 +321,97 @@ def test_rerun_rewrites_nothing(work, written):
     assert after == before
 
 
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("damaged", "damage"),
+    [
+        ("train-00001.h5", Path.unlink),
+        ("test-00000.h5", _truncate),
+        ("manifest.json", _truncate),
+        ("manifest.json", Path.unlink),
+    ],
+    ids=["deleted-shard", "truncated-shard", "truncated-manifest", "deleted-manifest"],
+)
+def test_a_damaged_split_is_rewritten_to_the_same_content(work, written, tmp_path, damaged, damage):
+    out, manifest = written
+    shutil.copytree(out / "mix", tmp_path / "mix")
+    damage(tmp_path / "mix" / damaged)
+    rebuilt = write_shards(
+        "mix",
+        PARTS,
+        work_dir=work,
+        out_dir=tmp_path,
+        max_shard_bytes=SMALL_SHARD,
+        build_info={"seed": 3, "recipe": RECIPE.to_dict()},
+    )
+    assert rebuilt.to_dict() == manifest.to_dict()
+    content = {s.piece_id + "@" + p.name: s.content_sha256 for p in rebuilt.parts for s in p.pieces}
+    assert content == {
+        s.piece_id + "@" + p.name: s.content_sha256 for p in manifest.parts for s in p.pieces
+    }
+    for part in manifest.parts:
+        for shard in part.files:
+            assert sha256_file(tmp_path / "mix" / shard.file) == shard.sha256, shard.file
+    assert (tmp_path / "mix" / "manifest.json").read_bytes() == (
+        out / "mix" / "manifest.json"
+    ).read_bytes()
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    """Change one byte of a file in place (its size stays the same)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_truncated_shard_is_a_format_error_naming_the_file(written, tmp_path):
+    out, manifest = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    (size,) = [f.size for f in manifest.part("train").files if f.file == shard.name]
+    _truncate(shard)
+    with open_split(split_dir) as split:
+        expected = f"{shard} is damaged: {size // 2} bytes, the manifest records {size} "
+        with pytest.raises(FormatError, match=re.escape(expected)):
+            split.read_piece("train", CHORALE)
+        assert split.read_piece("train", ETUDE, verify=True).piece_id == ETUDE  # other files read
+    with pytest.raises(FormatError, match=re.escape(f"{shard} cannot be opened as HDF5")):
+        open_shard(shard)
+
+
+def test_a_changed_shard_is_caught_by_verification(written, tmp_path):
+    out, _ = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    with h5py.File(shard, "r") as handle:
+        group = handle["pieces"][CHORALE]
+        assert group["page_keys"][()].tolist() == [[0, 0]]
+        page_keys_offset = group["page_keys"].id.get_offset()  # stored uncompressed
+        performance_id = group.attrs["performance_ids"][0]
+        chunk = group["performances"][performance_id]["spectrogram"].id.get_chunk_info(0)
+    # One byte of the page keys: the file reads, but holds other content than written.
+    _flip_byte(shard, page_keys_offset)
+    with open_split(split_dir) as split:
+        assert split.read_piece("train", CHORALE).page_keys.tolist() == [[1, 0]]
+        changed = f"{shard}: piece '{CHORALE}' differs from the manifest's content_sha256"
+        with pytest.raises(FormatError, match=re.escape(changed)):
+            split.read_piece("train", CHORALE, verify=True)
+    # One byte in a compressed spectrogram chunk: HDF5 cannot decompress it.
+    _flip_byte(shard, chunk.byte_offset + chunk.size // 2)
+    with open_split(split_dir) as split:
+        unreadable = f"{shard} is damaged: piece '{CHORALE}' cannot be read"
+        with pytest.raises(FormatError, match=re.escape(unreadable)):
+            split.read_piece("train", CHORALE)
+
+
 def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     time.sleep(1.1)  # a timestamp anywhere in the files would now differ
     other = write_shards(
         "mix",
@@ -344,7 +433,7 @@ def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
 
 
 def test_killed_write_resumes_to_the_same_split(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = tmp_path / "mix"
     shutil.copytree(out / "mix", split_dir)
     # What a kill leaves: no manifest (removed before writing), a temporary file
@@ -369,7 +458,7 @@ def test_killed_write_resumes_to_the_same_split(work, written, tmp_path):
 
 
 def test_a_changed_setting_rewrites_with_the_same_content(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     shutil.copytree(out / "mix", tmp_path / "mix")
     changed = write_shards(
         "mix",
@@ -427,7 +516,7 @@ def test_bad_arguments_are_config_errors(work, tmp_path):
 
 
 def test_a_shard_reads_with_plain_h5py_as_documented(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     document = json.loads((out / "mix" / "manifest.json").read_text(encoding="utf-8"))
     assert document["part_order"] == ["train", "valid", "test"]
     train = document["parts"]["train"]
