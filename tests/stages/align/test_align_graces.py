@@ -30,14 +30,18 @@ def _render(make_piece, tmp_path, name: str, music: str):
 
 
 def played(result, heads: np.ndarray, performed: np.ndarray) -> list[tuple]:
-    """Per performed note, in playing order (pitch within a tick): its written note.
+    """Per performed note, in playing order (pitch, then staff, within a tick): its written note.
 
     Each tuple is (body line, character, written note, staff, occurrence,
     onset in whole notes); the body's first line is the ``\\score {`` line.
     """
     rows = sorted(
         range(len(performed)),
-        key=lambda r: (round(float(performed["onset_sec"][r]), 6), performed["pitch"][r]),
+        key=lambda r: (
+            round(float(performed["onset_sec"][r]), 6),
+            performed["pitch"][r],
+            performed["staff"][r],
+        ),
     )
     out = []
     for r in rows:
@@ -152,6 +156,33 @@ def test_graces_in_both_hands_at_once_keep_their_staves_and_order(make_piece, tm
     ]
     assert midi_ticks(performed) == [0, 0, 319, 340, 340, 362, 384, 384, 724, 746, 768, 768]
     assert stats["matched_midi_notes"] == stats["midi_notes"] == 12
+
+
+def test_same_pitch_in_both_hands_at_once_links_each_to_its_own_staff(make_piece, tmp_path):
+    result = _render(
+        make_piece,
+        tmp_path,
+        "unisonhands",
+        "\\new PianoStaff <<\n"
+        "  \\new Staff { c''4 \\grace g'16 a'4 g'2 }\n"
+        "  \\new Staff { \\clef bass g'4 \\grace g'16 a'4 g'2 }\n"
+        ">>",
+    )
+    heads, performed, stats = align(result)
+    # Each staff is its own MIDI track: two notes for each unison, one per head.
+    assert played(result, heads, performed) == [
+        (4, 26, "g'4", 1, 0, F(0)),
+        (3, 15, "c''4", 0, 0, F(0)),
+        (3, 27, "g'16", 0, 0, F(3, 16)),
+        (4, 37, "g'16", 1, 0, F(3, 16)),
+        (3, 32, "a'4", 0, 0, F(1, 4)),
+        (4, 42, "a'4", 1, 0, F(1, 4)),
+        (3, 36, "g'2", 0, 0, F(1, 2)),
+        (4, 46, "g'2", 1, 0, F(1, 2)),
+    ]
+    assert midi_ticks(performed) == [0, 0, 362, 362, 384, 384, 768, 768]
+    assert stats["matched_midi_notes"] == stats["midi_notes"] == 8
+    assert stats["unison_events"] == 0
 
 
 def test_after_graces_link_at_the_end_of_their_note(make_piece, tmp_path):
