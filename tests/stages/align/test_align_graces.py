@@ -210,3 +210,40 @@ def test_after_graces_link_at_the_end_of_their_note(make_piece, tmp_path):
     g_half = performed[(performed["pitch"] == 67) & (performed["onset_whole"] == 1)]
     assert g_half["duration_whole"].tolist() == [532 / 1536]
     assert stats["matched_midi_notes"] == stats["midi_notes"] == 8
+
+
+@pytest.mark.corpus
+def test_a_real_grace_group_with_a_repeated_pitch_plays_in_written_order(real_mutopia, tmp_path):
+    """Foster's Old Folks at Home: ``cis'4. \\grace {d'16 ( [cis' bis cis']} d'8`` (line 187).
+
+    The matcher of grace windows linked its two cis' graces the wrong way round.
+    """
+    from msmd_builder.core.cache import load_npz
+    from msmd_builder.core.workdir import PieceDir
+    from msmd_builder.stages.align.stage import ALIGNMENT_FORMAT, ALIGNMENT_VERSION
+    from msmd_builder.stages.score import GEOMETRY_FORMAT, GEOMETRY_VERSION
+    from tests.conftest import build_through_align
+
+    piece_id = "FosterSC__oldfolks__oldfolks"
+    outcome = build_through_align(real_mutopia, piece_id, tmp_path)
+    assert outcome.status == "ok", outcome.message
+    stats = outcome.details["alignment"]
+    assert stats["voice_order_violations"] == 0
+    assert stats["voice_order_checked"] == stats["matched_midi_notes"] == stats["midi_notes"]
+    piece_dir = PieceDir.of(tmp_path, piece_id)
+    heads = load_npz(
+        piece_dir.geometry, format_name=GEOMETRY_FORMAT, format_version=GEOMETRY_VERSION
+    )["noteheads"]
+    performed = load_npz(
+        piece_dir.alignment, format_name=ALIGNMENT_FORMAT, format_version=ALIGNMENT_VERSION
+    )["performed"]
+    linked = heads[performed["notehead_id"]]
+    group = np.flatnonzero((linked["source_line"] == 187) & (linked["source_char"] < 45))
+    assert len(group) > 0
+    order = group[np.argsort(performed["onset_sec"][group], kind="stable")]
+    for occurrence in np.unique(performed["occurrence"][order]):
+        playing = order[performed["occurrence"][order] == occurrence]
+        # cis'4. d'16 cis' bis cis' d'8, each once, in written order.
+        assert linked["source_char"][playing].tolist() == [2, 17, 25, 30, 34, 41]
+        assert performed["pitch"][playing].tolist() == [61, 62, 61, 60, 61, 62]
+        assert np.all(np.diff(performed["onset_whole"][playing]) > 0)
