@@ -8,7 +8,8 @@
 %%   <output>.msmd-noteheads.tsv   one row per notehead
 %%   <output>.msmd-systems.tsv     one row per system (all its staves)
 %% MIDI side: a performer in every Voice logs each note event it plays, with
-%% its 'msmd-id and musical moment, to <output>.msmd-performed.tsv.
+%% its 'msmd-id, musical moment and that Voice (numbered within its score),
+%% to <output>.msmd-performed.tsv.
 %% Text scripts, marks and segno/coda signs (where jumps are written) go to
 %% <output>.msmd-marks.tsv with their moment and the end of the note, rest or
 %% skip they are attached to (a Voice engraver hears which ones that is).
@@ -20,7 +21,7 @@
 %% then the tab-separated column names; msmd_builder/lilypond/logs.py holds the
 %% same names and version as constants, and a test pins the two together.
 
-#(define msmd-tables-version 1)
+#(define msmd-tables-version 2)
 
 #(define (msmd-table-header port table columns)
    "Write the format line of TABLE and its header row COLUMNS (a list of strings) to PORT."
@@ -29,6 +30,7 @@
 
 #(define msmd-layout-score-index -1)
 #(define msmd-midi-score-index -1)
+#(define msmd-midi-voice-index -1)  % Voice contexts of the current MIDI score, counted
 #(define msmd-pending-heads '())     % (score grob moment) awaiting page layout
 #(define msmd-pending-ties '())
 #(define msmd-pending-staves '())    % (score grob)
@@ -182,19 +184,22 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
           (if sign (msmd-log-mark score grob context (format #f "[~a]" sign)))))))))
 
 #(define (msmd-performed-logger context)
-   (let ((score -1))
+   (let ((score -1) (voice -1))
      (make-performer
       ((initialize performer)
-       (set! score msmd-midi-score-index))
+       (set! score msmd-midi-score-index)
+       (set! msmd-midi-voice-index (1+ msmd-midi-voice-index))
+       (set! voice msmd-midi-voice-index))
       (listeners
        ((note-event performer event)
         (let ((moment (ly:context-current-moment context))
               (pitch (ly:event-property event 'pitch #f))
               (duration (ly:event-property event 'duration #f)))
           (if (and msmd-performed-port (ly:pitch? pitch))
-              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
                       score
                       (msmd-event-id event)
+                      voice
                       (msmd-rational (ly:moment-main moment))
                       (msmd-rational (ly:moment-grace moment))
                       (+ 60 (ly:pitch-semitones pitch))
@@ -208,12 +213,13 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
    (make-performer
     ((initialize performer)
      (set! msmd-midi-score-index (1+ msmd-midi-score-index))
+     (set! msmd-midi-voice-index -1)
      (if (not msmd-performed-port)
          (begin
            (set! msmd-performed-port (open-output-file (msmd-output-file ".msmd-performed.tsv")))
            (msmd-table-header msmd-performed-port "performed"
-                              '("score" "event_id" "moment_main" "moment_grace" "pitch"
-                                "duration_whole" "measured_repeat" "source"))))
+                              '("score" "event_id" "voice" "moment_main" "moment_grace"
+                                "pitch" "duration_whole" "measured_repeat" "source"))))
      (force-output msmd-performed-port))))
 
 %% Page layout: from system-relative extents to page positions.

@@ -28,6 +28,7 @@ __all__ = [
     "VerificationError",
     "SynthesisError",
     "ReadingOrderError",
+    "VoiceOrderError",
     "NotBuiltError",
     "WorkerLostError",
     "ERROR_CLASSES",
@@ -150,6 +151,15 @@ class ReadingOrderError(VerificationError):
 
     The typical cause is a repeat written in some voices only: LilyPond then
     unfolds those voices and plays the others straight on, out of step.
+    """
+
+
+class VoiceOrderError(VerificationError):
+    """A voice plays a note right after one it is written after, within one playing.
+
+    Each voice plays its notes in written order except where a repeat or jump
+    takes it back; a note out of that order is linked to the wrong notehead
+    (as same-pitch grace notes linked the wrong way round would be).
     """
 
 

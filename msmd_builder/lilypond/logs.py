@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Version of the hook tables' layout (``msmd-tables-version`` in ``msmd-geometry.ily``).
-TABLES_VERSION = 1
+TABLES_VERSION = 2
 
 #: Columns of ``*.msmd-noteheads.tsv``.
 NOTEHEAD_COLUMNS: tuple[str, ...] = (
@@ -87,6 +87,7 @@ SYSTEM_COLUMNS: tuple[str, ...] = (
 PERFORMED_COLUMNS: tuple[str, ...] = (
     "score",
     "event_id",
+    "voice",
     "moment_main",
     "moment_grace",
     "pitch",
@@ -239,6 +240,7 @@ class LoggedEvent:
     pitch: int
     duration_whole: Fraction
     measured_repeat: bool = False  # inside a tremolo or percent repeat
+    voice: int = -1  # the MIDI score's Voice context that played it, numbered from 0
 
 
 def read_performed_log(path: str | Path, *, score: int | None = None) -> list[LoggedEvent]:
@@ -257,6 +259,7 @@ def read_performed_log(path: str | Path, *, score: int | None = None) -> list[Lo
                 pitch=int(row["pitch"]),
                 duration_whole=Fraction(row["duration_whole"]),
                 measured_repeat=row["measured_repeat"] == "1",
+                voice=int(row["voice"]),
             )
         )
     return events

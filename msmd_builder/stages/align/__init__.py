@@ -14,9 +14,10 @@ Inputs, all written by one LilyPond run (see ``lilypond_patches/``):
 Event ids make the notehead side exact.  The only step that is matched rather
 than read is MIDI note -> logged event, because a MIDI file carries no ids:
 notes are paired per pitch, in time order, with the logged events that start
-a sound (tie continuations do not), allowing for LilyPond's own placement of
-grace notes just before their beat and for its MIDI running late after some
-grace constructs.  Whatever stays unpaired on either side is counted and
+a sound (tie continuations do not), each at the MIDI tick LilyPond gives its
+moment (grace time counts 9/40), allowing for the delay of the whole MIDI by
+graces before the first beat and for its MIDI running late after some grace
+constructs.  Whatever stays unpaired on either side is counted and
 reported, never dropped silently.  Written jumps are then realized
 (:func:`realize_jumps`), and the result is checked to walk the printed
 systems in reading order except where it jumps (:func:`reading_order`).

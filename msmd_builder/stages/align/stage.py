@@ -11,13 +11,18 @@ from typing import Any
 import numpy as np
 
 from msmd_builder.core.cache import StageCache, load_npz, output_sizes, save_npz, sized_outputs
-from msmd_builder.core.errors import NothingToAlignError, ReadingOrderError, VerificationError
+from msmd_builder.core.errors import (
+    NothingToAlignError,
+    ReadingOrderError,
+    VerificationError,
+    VoiceOrderError,
+)
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log
 from msmd_builder.stages.align.jumps import realize_jumps
 from msmd_builder.stages.align.midi import match_notes, performed_table, read_midi_notes
-from msmd_builder.stages.align.order import reading_order
+from msmd_builder.stages.align.order import reading_order, voice_order
 from msmd_builder.stages.score import ScoreResult, read_geometry
 
 __all__ = [
@@ -106,8 +111,10 @@ def align_tables(
     stats : dict
         Counts of noteheads, tie continuations, sounding visible noteheads and
         how many of them are aligned, MIDI notes and how many are accounted
-        for, unison merges, pitch mismatches, pages and systems, and the
-        reading-order check (:func:`reading_order`).
+        for, unison merges, pitch mismatches, pages and systems, the
+        reading-order check (:func:`reading_order`) and the check that each
+        voice plays in written order (:func:`voice_order`, per score, before
+        jumps are realized).
     """
     folder = Path(render_dir)
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
@@ -126,6 +133,7 @@ def align_tables(
     offset_whole = 0.0
     matched_event_ids: set[int] = set()
     jumps: list[str] = []
+    first_voice_violation = ""
     for score, midi in enumerate(midi_files):
         events = log_by_score.get(score, [])
         notes = read_midi_notes(folder / midi)
@@ -133,6 +141,14 @@ def align_tables(
         table = performed_table(
             notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
         )
+        voices = np.array(
+            [events[pairs[n]].voice if n in pairs else -1 for n in range(len(notes))], dtype=int
+        )
+        in_voice = voice_order(table, voices, noteheads)
+        totals["voice_order_checked"] += in_voice.checked
+        totals["voice_order_violations"] += in_voice.violations
+        if in_voice.first_violation and not first_voice_violation:
+            first_voice_violation = f"score {score + 1}: {in_voice.first_violation}"
         if repeats == "unfolded":
             table, jump = realize_jumps(
                 table,
@@ -179,13 +195,14 @@ def align_tables(
         "reading_order_back_jumps": walk.back_jumps,
         "reading_order_violations": walk.violations,
         "reading_order_first_violation": walk.first_violation,
+        "voice_order_first_violation": first_voice_violation,
         "jumps": "; ".join(jumps),
         **{k: int(v) for k, v in totals.items()},
     }
     return performed, stats
 
 
-STAGE_VERSION = 6
+STAGE_VERSION = 7
 #: ``format_name`` of ``align/align.json``.
 RECORD_FORMAT = "msmd-builder/align-record"
 #: Layout version of ``align/align.json`` (2: with the outputs' ``output_sizes``).
@@ -282,8 +299,10 @@ def run(
     NothingToAlignError
         If the MIDI has no note.
     VerificationError
-        If any aligned pair disagrees in pitch, or the performed notes leave
-        reading order outside the performance's own jumps (:func:`reading_order`).
+        If any aligned pair disagrees in pitch, a voice plays notes out of
+        their written order (:class:`VoiceOrderError`, :func:`voice_order`), or
+        the performed notes leave reading order outside the performance's own
+        jumps (:class:`ReadingOrderError`, :func:`reading_order`).
     """
     render = score.render
     cache = StageCache.for_document(
@@ -324,6 +343,11 @@ def run(
     if result.stats["pitch_mismatches"]:
         raise VerificationError(
             f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
+        )
+    if result.stats.get("voice_order_violations"):
+        raise VoiceOrderError(
+            f"{result.stats['voice_order_violations']} performed notes follow a note written "
+            f"later in the same voice; first: {result.stats['voice_order_first_violation']}"
         )
     if result.stats.get("reading_order_violations"):
         raise ReadingOrderError(

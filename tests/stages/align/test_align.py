@@ -81,6 +81,9 @@ def test_all_examples_align_completely(tmp_path):
         # Totals over the piece's scores: each score's matched count is at most its own total.
         assert stats["matched_midi_notes"] == stats["midi_notes"], entry.piece_id
         assert stats["matched_events"] == stats["sounding_events"], entry.piece_id
+        # Every matched note's voice is known, and each voice plays in written order.
+        assert stats["voice_order_checked"] == stats["matched_midi_notes"], entry.piece_id
+        assert stats["voice_order_violations"] == 0, stats["voice_order_first_violation"]
         linked = table["notehead_id"]
         assert (linked >= 0).all()
         assert (heads["pitch"][linked] == table["pitch"]).all()  # notehead_id is the row index
