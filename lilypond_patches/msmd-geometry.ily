@@ -20,6 +20,7 @@
 %%   <output>.msmd-measures.tsv   one row per measure box
 %% and every bar line and start of a repeat alternative, with its moment and
 %% glyph, goes to <output>.msmd-barlines.tsv (where a performance can jump).
+%% Both are written per book, like the noteheads.
 %%
 %% Units: positions in PDF points (1/72 in), origin at the page's top-left
 %% corner, y growing downwards; moments in whole notes as exact rationals.
@@ -44,7 +45,7 @@
 #(define msmd-performed-port #f)
 #(define msmd-marks-port #f)
 #(define msmd-pending-measures '())  % one vector per measure, see msmd-measure-engraver
-#(define msmd-barlines-port #f)
+#(define msmd-pending-barlines '())  % rows of the barlines table, newest first
 #(define msmd-column-bars (make-hash-table))  % command column -> its bar line grobs
 
 #(define msmd-mark-carriers (make-hash-table))  % text/articulation event -> (carriers len ...)
@@ -228,15 +229,11 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
      (force-output msmd-performed-port))))
 
 #(define (msmd-log-barline score moment glyph alternative)
-   "Write one bar line (or start of an alternative, GLYPH empty) to the barlines table."
-   (if (not msmd-barlines-port)
-       (begin
-         (set! msmd-barlines-port (open-output-file (msmd-output-file ".msmd-barlines.tsv")))
-         (msmd-table-header msmd-barlines-port "barlines"
-                            '("score" "moment_main" "glyph" "alternative"))))
-   (format msmd-barlines-port "~a\t~a\t~a\t~a\n"
-           score (msmd-rational (ly:moment-main moment)) glyph alternative)
-   (force-output msmd-barlines-port))
+   "Remember one bar line (or start of an alternative, GLYPH empty) for the barlines table."
+   (set! msmd-pending-barlines
+         (cons (format #f "~a\t~a\t~a\t~a\n"
+                       score (msmd-rational (ly:moment-main moment)) glyph alternative)
+               msmd-pending-barlines)))
 
 %% A measure, as msmd-measure-engraver collects it:
 %%   #(score start-moment start-column bar-number nominal-length measure-position
@@ -562,7 +559,13 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
        (let ((measures-port (open-output-file
                              (msmd-output-file (string-append suffix ".msmd-measures.tsv")))))
          (msmd-write-measures measures-port scale systems system-list staves-of)
-         (close-port measures-port)))
+         (close-port measures-port))
+       (let ((barlines-port (open-output-file
+                             (msmd-output-file (string-append suffix ".msmd-barlines.tsv")))))
+         (msmd-table-header barlines-port "barlines"
+                            '("score" "moment_main" "glyph" "alternative"))
+         (for-each (lambda (row) (display row barlines-port)) (reverse msmd-pending-barlines))
+         (close-port barlines-port)))
      (close-port heads-port)
      (close-port systems-port)
      (hash-clear! msmd-mark-carriers)
@@ -570,6 +573,7 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
      (set! msmd-pending-ties '())
      (set! msmd-pending-staves '())
      (set! msmd-pending-measures '())
+     (set! msmd-pending-barlines '())
      (hash-clear! msmd-column-bars)))
 
 \paper {

@@ -6,13 +6,13 @@ One LilyPond run of a piece writes, per PDF (book) ``<stem>``:
 ``<stem>.msmd-noteheads.tsv``      one row per notehead (:data:`NOTEHEAD_COLUMNS`)
 ``<stem>.msmd-systems.tsv``        one row per system, all its staves (:data:`SYSTEM_COLUMNS`)
 ``<stem>.msmd-measures.tsv``       one row per measure box (:data:`MEASURE_COLUMNS`)
+``<stem>.msmd-barlines.tsv``       every bar line and start of a repeat alternative,
+                                   with its glyph (:data:`BARLINE_COLUMNS`)
 =================================  ======================================================
 
 and, once per file, ``<stem>.msmd-performed.tsv`` (every note event the MIDI
-plays, in playing order; :data:`PERFORMED_COLUMNS`), ``<stem>.msmd-marks.tsv``
-(texts, scripts and segno/coda signs where jumps are written; :data:`MARK_COLUMNS`)
-and ``<stem>.msmd-barlines.tsv`` (every bar line and start of a repeat
-alternative of the layout, with its glyph; :data:`BARLINE_COLUMNS`).
+plays, in playing order; :data:`PERFORMED_COLUMNS`) and ``<stem>.msmd-marks.tsv``
+(texts, scripts and segno/coda signs where jumps are written; :data:`MARK_COLUMNS`).
 
 Every table starts with a format line ``#msmd-builder/<table>`` TAB
 :data:`TABLES_VERSION`, then its header row.  The column names and the version

@@ -39,7 +39,7 @@ from msmd_builder.core.errors import (
     SchemeError,
 )
 from msmd_builder.core.workdir import PieceDir
-from msmd_builder.lilypond.logs import noteheads_file, systems_file
+from msmd_builder.lilypond.logs import measures_file, noteheads_file, systems_file
 from msmd_builder.lilypond.tools import lilypond_executable, lilypond_version, patches_dir, run_tool
 from msmd_builder.stages.normalize import NormalizedPiece
 
@@ -261,7 +261,9 @@ def preflight(settings: RenderSettings) -> None:
 def _outputs(render_dir: Path, record: Mapping[str, Any]) -> list[Path]:
     """Files a render record stands for: PDFs, MIDIs and each PDF's geometry tables."""
     pdfs = list(record["pdf_files"])
-    tables = [f(render_dir, pdf) for pdf in pdfs for f in (noteheads_file, systems_file)]
+    tables = [
+        f(render_dir, pdf) for pdf in pdfs for f in (noteheads_file, systems_file, measures_file)
+    ]
     return [render_dir / name for name in pdfs + list(record["midi_files"])] + tables
 
 
