@@ -14,10 +14,13 @@ layout marks (a bar line of any glyph, the start of a repeat alternative, a
 measure boundary, a segno or coda sign, the score's start), and the jump lies
 between the last note of one pass and the first of the next.  Among several
 such pairs, one whose places carry a repeat sign or an alternative wins, then
-the earliest.  Only when no pair fits is the first note of the new pass taken
-as the jump (counted as ``guessed_jumps``).  A score's last pass ends at the
-first measure end after its last written note (the end of the music, or a
-Fine).
+the earliest.  A realized Da Capo or Dal Segno starts its replay as the last
+note before it ends (:func:`~msmd_builder.stages.align.jumps.realize_jumps`),
+which need not be at a bar line: when the next pass begins exactly where this
+one's notes stop sounding, the jump is there.  Only when neither fits is the
+first note of the new pass taken as the jump (counted as ``guessed_jumps``).
+A score's last pass ends at the first measure end after its last written note
+(the end of the music, or a Fine).
 
 Each pass covers printed ``[a, b)``; every measure of the score that overlaps
 it is played once more: a *measure occurrence* ("measure 12, second time"),
@@ -81,11 +84,15 @@ class Pass:
         Their printed onsets.
     last_printed_end : float
         Latest printed end (onset + written duration) of its notes.
+    last_release_whole : float
+        Latest unrolled end (onset + sounding duration) of its notes.
     start_printed, end_printed : float
         Where the pass enters and leaves the printed music (set by
         :func:`performed_measures`).
     guessed : bool
         The start was not pinned by the layout (the first note's onset taken).
+    rows : list of int
+        Its notes, rows of the performed table, in playing order.
     """
 
     score: int
@@ -95,6 +102,7 @@ class Pass:
     first_printed: float
     last_printed: float
     last_printed_end: float
+    last_release_whole: float
     start_printed: float = np.nan
     end_printed: float = np.nan
     guessed: bool = False
@@ -142,14 +150,16 @@ def passes(
         score, d = int(heads["score"][i]), float(offset[i])
         u, p = float(main[i]), float(printed[i])
         end = p + float(heads["duration_whole"][i])
+        release = float(performed["onset_whole"][rows[i]] + performed["duration_whole"][rows[i]])
         current = out[-1] if out else None
         if current is None or current.score != score or current.offset_whole != d:
-            current = Pass(score, d, u, u, p, p, end)
+            current = Pass(score, d, u, u, p, p, end, release)
             out.append(current)
         current.last_whole = max(current.last_whole, u)
         current.first_printed = min(current.first_printed, p)
         current.last_printed = max(current.last_printed, p)
         current.last_printed_end = max(current.last_printed_end, end)
+        current.last_release_whole = max(current.last_release_whole, release)
         current.rows.append(int(rows[i]))
     return out
 
@@ -223,6 +233,10 @@ def _settle(
         if candidates:
             _, _, b, a = min(candidates)
             this.end_printed, after.start_printed = b, a
+        elif abs(this.last_release_whole - hi) < _EPS:
+            # The next pass starts as this one's notes stop (a realized jump's replay).
+            this.end_printed = hi - this.offset_whole
+            after.start_printed = hi - after.offset_whole
         else:
             guessed += 1
             after.guessed = True

@@ -94,6 +94,28 @@ def test_da_capo_al_fine_plays_up_to_the_fine_again(make_piece, tmp_path):
     assert aligned.stats["jumps"] == "da capo al fine"
 
 
+#: A Da Capo whose last bar ends with a rest: the replay starts as the last note
+#: ends (where the jump realization puts it), not at the bar line.
+DA_CAPO_AFTER_A_REST = r"""
+\score { \relative c' { c1 | d1_\markup Fine \bar "||" e2 r2_\markup { D.C. al Fine }
+  \bar "|." } \layout { } \midi { \tempo 4 = 60 } }
+"""
+
+
+def test_a_da_capo_after_a_rest_leaves_the_last_bar_when_its_note_ends(make_piece, tmp_path):
+    _, aligned = align_stage(make_piece, tmp_path, "dacaporest", DA_CAPO_AFTER_A_REST)
+    table = aligned.load_measures()
+    assert occurrences(table) == [
+        (0, 0, 1, 0.0, 4.0),
+        (1, 0, 2, 4.0, 8.0),
+        (2, 0, 3, 8.0, 10.0),  # e2, then straight back to the start
+        (0, 1, 1, 10.0, 14.0),
+        (1, 1, 2, 14.0, 18.0),
+    ]
+    assert table["printed_end_whole"][2] == 2.5
+    assert aligned.stats["guessed_jumps"] == 0
+
+
 def test_a_repeat_that_closes_inside_a_measure_splits_its_occurrences(make_piece, tmp_path):
     score, aligned = align_stage(make_piece, tmp_path, "pickuprepeat", PICKUP_REPEAT)
     measures = score.load_measures()
