@@ -274,3 +274,25 @@ def test_viewer_shows_measures_and_highlights_the_one_playing(piece_work, tmp_pa
             assert now == [int(row["measure"]), int(row["occurrence"]), boxes]
             assert lit == [int(row["measure"])] * boxes
         assert browser.errors == []
+
+
+def test_page_overlays_draw_every_measure_box(piece_work, tmp_path):
+    from PIL import Image
+
+    from msmd_builder.dataset.built import BuiltPiece
+    from msmd_builder.outputs.overlays import COLOURS, write_piece_overlays
+
+    work, _, _ = piece_work
+    piece_dir = PieceDir.of(work, PIECE)
+    (path,) = write_piece_overlays(piece_dir, tmp_path)
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    orange = (image == COLOURS["measure"]).all(axis=2)
+    measures = BuiltPiece.open(piece_dir, need_performances=False).measures()
+    assert len(measures) > 8
+    for box in measures:
+        # Its outline, drawn one pixel outside it: along its left and its top edge
+        # (noteheads drawn later may cover parts of it).
+        x0, y0, x1, y1 = (int(box[k]) for k in ("x0_px", "y0_px", "x1_px", "y1_px"))
+        assert orange[y0 + 2 : y1 - 2, x0 - 2 : x0 + 1].any(), int(box["measure_id"])
+        assert orange[y0 - 2 : y0 + 1, x0 + 2 : x1 - 2].any(), int(box["measure_id"])
+    assert not orange[: int(measures["y0_px"].min()) - 14].any()  # nothing orange above them
