@@ -34,7 +34,7 @@ beyond them, which is exact wherever the tempo is constant between two onsets.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,7 +245,9 @@ def _settle(
     return guessed
 
 
-def whole_to_sec_map(performed: np.ndarray, noteheads: np.ndarray):
+def whole_to_sec_map(
+    performed: np.ndarray, noteheads: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     """Return ``f(whole) -> sec`` through the performed notes' onsets.
 
     Anchors are the onsets of the notes that are not grace notes (LilyPond's
