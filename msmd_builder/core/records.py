@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from msmd_builder.core.tables import MEASURE_DTYPE, PERFORMED_MEASURE_DTYPE
+
 __all__ = ["PerformanceRecord", "PieceRecord"]
+
+
+def _no_measures() -> np.ndarray:
+    return np.zeros(0, dtype=MEASURE_DTYPE)
+
+
+def _no_measure_occurrences() -> np.ndarray:
+    return np.zeros(0, dtype=PERFORMED_MEASURE_DTYPE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,9 @@ class PerformanceRecord:
         Spectrogram frame of each event's onset (``ceil(onset_sec * 20)``).
     duration_sec : float
         Length of the audio.
+    measures : np.ndarray [dtype=PERFORMED_MEASURE_DTYPE]
+        Every measure occurrence as this performance plays it, in its
+        seconds and spectrogram frames.
     """
 
     performance_id: str
@@ -46,10 +59,18 @@ class PerformanceRecord:
     events: np.ndarray
     onset_frame: np.ndarray
     duration_sec: float
+    measures: np.ndarray = field(default_factory=_no_measure_occurrences)
 
     @classmethod
-    def from_performance(cls, data: Mapping[str, Any]) -> PerformanceRecord:
-        """Build a record from :func:`msmd_builder.stages.perform.npz.load_performance` output."""
+    def from_performance(
+        cls, data: Mapping[str, Any], measures: np.ndarray | None = None
+    ) -> PerformanceRecord:
+        """Build a record from :func:`msmd_builder.stages.perform.npz.load_performance` output.
+
+        ``measures`` are the performance's measure occurrences
+        (:func:`msmd_builder.stages.perform.measures.performance_measures`);
+        none when not given.
+        """
         return cls(
             performance_id=str(data["performance_id"]),
             plan=json.loads(data["plan_json"]),
@@ -57,6 +78,7 @@ class PerformanceRecord:
             events=data["events"],
             onset_frame=np.asarray(data["onset_frame"], dtype=np.int64),
             duration_sec=float(data["duration_sec"]),
+            measures=_no_measure_occurrences() if measures is None else measures,
         )
 
 
@@ -82,6 +104,10 @@ class PieceRecord:
         Performed note events at the score's own tempo, in playing order.
     performances : list of PerformanceRecord
         The synthesized performances kept for this piece's split role.
+    measures : np.ndarray [dtype=msmd_builder.core.tables.MEASURE_DTYPE]
+        Every measure box as printed; ``measure_id`` equals the row index.
+    performed_measures : np.ndarray [dtype=PERFORMED_MEASURE_DTYPE]
+        Every measure occurrence at the score's own tempo, in playing order.
     """
 
     piece_id: str
@@ -92,6 +118,8 @@ class PieceRecord:
     noteheads: np.ndarray
     performed: np.ndarray
     performances: list[PerformanceRecord] = field(default_factory=list)
+    measures: np.ndarray = field(default_factory=_no_measures)
+    performed_measures: np.ndarray = field(default_factory=_no_measure_occurrences)
 
     def page_index(self, book: int, page: int) -> int:
         """Return the position in :attr:`pages` of page ``page`` of PDF ``book``."""

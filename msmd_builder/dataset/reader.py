@@ -42,6 +42,7 @@ def _read_piece_group(group: h5py.Group) -> PieceRecord:
                 events=sub["events"][()],
                 onset_frame=sub["onset_frame"][()],
                 duration_sec=float(sub.attrs["duration_sec"]),
+                measures=sub["measures"][()],
             )
         )
     page_keys = group["page_keys"][()]
@@ -54,6 +55,8 @@ def _read_piece_group(group: h5py.Group) -> PieceRecord:
         noteheads=group["noteheads"][()],
         performed=group["performed"][()],
         performances=performances,
+        measures=group["measures"][()],
+        performed_measures=group["performed_measures"][()],
     )
 
 

@@ -12,14 +12,16 @@ spectrograms are embedded as base64 PNG, the data is inline JSON, and the only
 files it refers to are the FLACs beside it (referenced relatively, so the
 folder can be moved or shared as a whole).  It shows
 
-- every page image with an SVG overlay: system boxes (grey) and one box per
-  visible notehead, coloured as in :mod:`msmd_builder.outputs.overlays` (aligned green,
-  tie continuation blue, unaligned red); hovering a notehead tells its pitch,
-  written moment, source line and onset times in every performance; clicking
-  it plays from its onset in the selected performance;
+- every page image with an SVG overlay: system boxes (grey), measure boxes
+  (orange, with their bar numbers) and one box per visible notehead, coloured
+  as in :mod:`msmd_builder.outputs.overlays` (aligned green, tie continuation
+  blue, unaligned red); hovering a notehead tells its pitch, written moment,
+  source line and onset times in every performance; clicking it plays from its
+  onset in the selected performance;
 - a performance selector with an ``<audio>`` element; while it plays, the
-  noteheads sounding at the current time are highlighted and the page
-  scrolls to follow them;
+  noteheads sounding at the current time and the measure being played (every
+  box of it, from the performance's measure occurrences) are highlighted and
+  the page scrolls to follow them;
 - the selected performance's spectrogram with its onsets marked and a playhead.
 
 Audio comes from ``perform/<performance_id>.flac`` when the build kept it;
@@ -46,13 +48,14 @@ from urllib.parse import quote
 import numpy as np
 
 from msmd_builder.core.cache import atomic_path, atomic_write_json, atomic_write_text, read_json
-from msmd_builder.core.errors import ConfigError, SynthesisError
+from msmd_builder.core.errors import ConfigError
 from msmd_builder.core.units import FPS
 from msmd_builder.core.workdir import WorkDir
 from msmd_builder.dataset.built import BuiltPiece
 
 if TYPE_CHECKING:
     from msmd_builder.stages.perform.fluidsynth import SoundfontCache
+from msmd_builder.outputs.audio import kept_audio_path
 from msmd_builder.outputs.overlays import COLOURS
 from msmd_builder.outputs.pages import render_page
 
@@ -143,6 +146,7 @@ def write_piece_html(
     score_dir = built.piece_dir.score
     pages = built.score["pages"]
     noteheads, systems = built.geometry()
+    measures = built.measures()
     performed = built.performed()
 
     out = Path(out_dir)
@@ -154,7 +158,7 @@ def write_piece_html(
     performances = []
     if entries:
         audio_dir.mkdir(parents=True, exist_ok=True)
-        performances = _performances(entries, built, len(performed), audio_dir, index_of, cache)
+        performances = _performances(entries, built, performed, audio_dir, index_of, cache)
     document = {
         "piece": {"id": piece_id, **_titles(Path(work_dir), piece_id)},
         "heads": _heads(noteheads[shown]),
@@ -163,11 +167,11 @@ def write_piece_html(
         "px_per_frame": SPECTROGRAM_PX_PER_FRAME,
     }
     page_boxes = [
-        _page_boxes(page, score_dir, noteheads, systems, performed, shown, index_of)
+        _page_boxes(page, score_dir, noteheads, systems, measures, performed, shown, index_of)
         for page in pages
     ]
     path = out / f"{piece_id}.html"
-    atomic_write_text(path, _html(document, page_boxes, noteheads, shown))
+    atomic_write_text(path, _html(document, page_boxes, noteheads, shown, measures))
     return path
 
 
@@ -268,14 +272,31 @@ def _role_order(role: str) -> tuple[int, str]:
     return (order.index(role) if role in order else len(order), role)
 
 
+def _measure_rows(measures: np.ndarray) -> list[list[float]]:
+    """``[measure, occurrence, start_sec, end_sec]`` per measure occurrence (ms precision)."""
+    return [
+        [
+            int(m["measure"]),
+            int(m["occurrence"]),
+            round(float(m["start_sec"]), 3),
+            round(float(m["end_sec"]), 3),
+        ]
+        for m in measures
+    ]
+
+
 def _performances(
     entries: list[dict[str, Any]],
     built: BuiltPiece,
-    n_events: int,
+    performed: np.ndarray,
     audio_dir: Path,
     index_of: dict[int, int],
     cache: SoundfontCache | None,
 ) -> list[dict[str, Any]]:
+    from msmd_builder.stages.perform.measures import performance_measures
+
+    n_events = len(performed)
+    score_measures = built.performed_measures()
     perform_dir = built.piece_dir.perform
     manifest_path = audio_dir / "audio.json"
     manifest = read_json(manifest_path) if manifest_path.is_file() else {}
@@ -288,7 +309,7 @@ def _performances(
         flac = audio_dir / f"{perf_id}.flac"
         record = manifest.get(perf_id, {})
         if not (flac.is_file() and record.get("cache_key") == data["cache_key"]):
-            kept = perform_dir / (entry.get("audio") or f"{perf_id}.flac")
+            kept = kept_audio_path(built, entry)
             if kept.is_file():
                 with atomic_path(flac) as tmp:
                     shutil.copyfile(kept, tmp)
@@ -311,6 +332,7 @@ def _performances(
                 "n_frames": int(data["spectrogram"].shape[1]),
                 "fps": FPS,
                 "events": _event_rows(events, index_of),
+                "measures": _measure_rows(performance_measures(score_measures, plan, performed)),
             }
         )
     atomic_write_json(manifest_path, manifest)
@@ -330,39 +352,12 @@ def _label(tempo_ratio: float, soundfont: str, role: str | None) -> str:
 
 
 def _resynthesize(data: dict[str, Any], flac: Path, cache: SoundfontCache | None) -> None:
-    """Render a performance's stored events again, exactly as the perform stage did."""
+    """Render a performance's stored events again and write them as FLAC."""
     import soundfile
 
-    from msmd_builder.stages.perform.fluidsynth import (
-        SynthSettings,
-        default_soundfont_cache,
-        synthesize,
-    )
-    from msmd_builder.stages.perform.soundfonts import SoundfontSpec, locate
+    from msmd_builder.outputs.audio import resynthesize
 
-    spec = SoundfontSpec.from_dict(data["synth"]["soundfont"])
-    sf_path = locate(spec)
-    cache = cache if cache is not None else default_soundfont_cache()
-    if cache.sha256(sf_path) != spec.sha256:
-        raise ConfigError(
-            f"soundfont {spec.name!r}: {sf_path} is not the file the performance was rendered "
-            f"with (SHA-256 differs); run `msmd-build soundfonts check`"
-        )
-    audio = synthesize(
-        data["events"],
-        soundfont_path=sf_path,
-        bank=spec.bank,
-        program=spec.program,
-        sample_rate=int(data["sample_rate"]),
-        settings=SynthSettings(**data["synth"]["settings"]),
-        pedal=data["pedal"],
-        cache=cache,
-    )
-    if audio.size != int(data["n_samples"]):
-        raise SynthesisError(
-            f"{data['performance_id']}: re-synthesis gave {audio.size} samples, "
-            f"the performance file has {int(data['n_samples'])}"
-        )
+    audio = resynthesize(data, cache)
     with atomic_path(flac) as tmp:
         soundfile.write(str(tmp), audio, int(data["sample_rate"]), format="FLAC", subtype="PCM_16")
 
@@ -381,6 +376,7 @@ def _page_boxes(
     score_dir: Path,
     noteheads: np.ndarray,
     systems: np.ndarray,
+    measures: np.ndarray,
     performed: np.ndarray,
     shown: np.ndarray,
     index_of: dict[int, int],
@@ -391,6 +387,16 @@ def _page_boxes(
     on_page = (systems["book"] == book) & (systems["page"] == number)
     system_boxes = [
         {"system": int(system["system"]), **_box(system, 3)} for system in systems[on_page]
+    ]
+    here = (measures["book"] == book) & (measures["page"] == number)
+    measure_boxes = [
+        {
+            "measure": int(box["measure"]),
+            "bar": int(box["bar_number"]),
+            "part": int(box["part"]),
+            **_box(box, 0),
+        }
+        for box in measures[here]
     ]
     on_page = (noteheads["book"] == book) & (noteheads["page"] == number) & shown
     head_boxes = [
@@ -408,6 +414,7 @@ def _page_boxes(
         "height": int(page["height_px"]),
         "png": base64.b64encode((score_dir / page["path"]).read_bytes()).decode("ascii"),
         "systems": system_boxes,
+        "measures": measure_boxes,
         "noteheads": head_boxes,
     }
 
@@ -420,7 +427,11 @@ def _box(row: np.void, pad: int) -> dict[str, float]:
 
 
 def _html(
-    document: dict, pages: list[dict[str, Any]], noteheads: np.ndarray, shown: np.ndarray
+    document: dict,
+    pages: list[dict[str, Any]],
+    noteheads: np.ndarray,
+    shown: np.ndarray,
+    measures: np.ndarray,
 ) -> str:
     piece = document["piece"]
     heading = piece["title"] or piece["id"]
@@ -429,6 +440,7 @@ def _html(
         ("tied", "tie continuation"),
         ("unaligned", "unaligned"),
         ("system", "system"),
+        ("measure", "measure"),
     )
     return render_page(
         "viewer.html",
@@ -437,12 +449,15 @@ def _html(
         subtitle=" · ".join(v for v in (piece["composer"], piece["id"]) if v),
         facts=[
             f"{len(pages)} page(s)",
+            f"{len(np.unique(measures['measure']))} measures",
             f"{int(shown.sum())} noteheads drawn",
             f"{int((~shown).sum())} hidden or not laid out",
             f"{len(document['performances'])} performance(s)",
         ],
         legend=[{"label": label, "colour": _rgb(name)} for name, label in legend],
-        colours={name: _rgb(name) for name in ("system", "aligned", "tied", "unaligned")},
+        colours={
+            name: _rgb(name) for name in ("system", "measure", "aligned", "tied", "unaligned")
+        },
         pages=pages,
         data=document,
     )

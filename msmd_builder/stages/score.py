@@ -6,7 +6,9 @@ page to a grayscale PNG of a fixed width (MSMD: 835 px), and stores noteheads
 and systems as numpy structured arrays with positions both in PDF points and in
 page-image pixels.  Nothing here is guessed from pixels: positions are
 LilyPond's own extents; LilyPond's point-and-click link rectangles in the PDF,
-drawn independently of our hooks, check them.
+drawn independently of our hooks, check them.  The measures LilyPond laid out
+(:mod:`msmd_builder.stages.measures`) are stored beside them, and every visible
+notehead must lie in exactly one measure box of its system.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from msmd_builder.core.cache import (
     sized_outputs,
 )
 from msmd_builder.core.errors import ConfigError, NothingToAlignError, VerificationError
-from msmd_builder.core.tables import NOTEHEAD_DTYPE, SYSTEM_DTYPE
+from msmd_builder.core.tables import MEASURE_DTYPE, NOTEHEAD_DTYPE, SYSTEM_DTYPE
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.lilypond.logs import (
     noteheads_file,
@@ -35,6 +37,7 @@ from msmd_builder.lilypond.logs import (
     read_systems_tsv,
     systems_file,
 )
+from msmd_builder.stages.measures import bar_number_order, notehead_measures, read_measures
 from msmd_builder.stages.render import RenderResult
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "add_pixel_boxes",
     "read_geometry",
     "LINK_AGREEMENT_MIN",
+    "MEASURE_AGREEMENT_MIN",
     "RECORD_FORMAT",
     "GEOMETRY_FORMAT",
     "GEOMETRY_VERSION",
@@ -230,14 +234,17 @@ def read_geometry(render_dir: str | Path, pdf_files: list[str]) -> tuple[np.ndar
 
 #: Share of visible noteheads whose box must agree with the PDF's link box.
 LINK_AGREEMENT_MIN = 0.99
-STAGE_VERSION = 1
+#: Share of visible noteheads that must lie in exactly one measure box of their
+#: system, the box of the measure that holds their written onset.
+MEASURE_AGREEMENT_MIN = 0.99
+STAGE_VERSION = 2
 #: ``format_name`` of ``score/score.json``.
 RECORD_FORMAT = "msmd-builder/score-record"
 #: Layout version of ``score/score.json`` (2: with the outputs' ``output_sizes``).
 RECORD_VERSION = 2
-#: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``).
+#: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``, ``measures``).
 GEOMETRY_FORMAT = "msmd-builder/geometry"
-GEOMETRY_VERSION = 1
+GEOMETRY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,19 @@ class ScoreResult:
         Hash of the render result, the image width and the stage version.
     render : RenderResult
         The rendering this geometry comes from (the align stage reads its MIDI).
+    measures : int
+        Measures laid out (a measure broken over two systems counts once).
+    measure_boxes : int
+        Rows of the measures table (one per measure and system).
+    measure_agreement : float
+        Share of visible noteheads inside exactly one measure box of their
+        system, the box of the measure holding their written onset
+        (:func:`~msmd_builder.stages.measures.notehead_measures`).
+    measure_problem : str
+        The first notehead that is not (empty when all are).
+    bar_number_decreases : int
+        Bar numbers that go down in reading order outside repeats
+        (:func:`~msmd_builder.stages.measures.bar_number_order`; flagged, not fatal).
     """
 
     piece_id: str
@@ -289,6 +309,11 @@ class ScoreResult:
     link_agreement: float
     cache_key: str
     render: RenderResult
+    measures: int = 0
+    measure_boxes: int = 0
+    measure_agreement: float = 1.0
+    measure_problem: str = ""
+    bar_number_decreases: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -300,7 +325,7 @@ class ScoreResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoreResult:
         """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["pages"] = tuple(values["pages"])
         values["render"] = RenderResult.from_dict(values["render"])
         return cls(**values)
@@ -318,9 +343,23 @@ class ScoreResult:
         )
         return data["noteheads"], data["systems"]
 
+    def load_measures(self) -> np.ndarray:
+        """Return the measures table (:data:`~msmd_builder.core.tables.MEASURE_DTYPE`)."""
+        data = load_npz(
+            Path(self.score_dir) / "geometry.npz",
+            format_name=GEOMETRY_FORMAT,
+            format_version=GEOMETRY_VERSION,
+        )
+        return data["measures"]
+
     def report_details(self) -> dict[str, Any]:
         """Return what the build report shows of this stage."""
-        return {"link_agreement": self.link_agreement}
+        return {
+            "link_agreement": self.link_agreement,
+            "measures": self.measures,
+            "measure_agreement": self.measure_agreement,
+            "bar_number_decreases": self.bar_number_decreases,
+        }
 
 
 def run(
@@ -329,8 +368,8 @@ def run(
     """Page images and geometry tables of one rendered piece.
 
     Writes ``score/page-<book>-<page>.png``, ``geometry.npz`` (arrays
-    ``noteheads`` and ``systems``, boxes in points and pixels) and
-    ``score.json``.  A cached result counts only while all of these exist with
+    ``noteheads``, ``systems`` and ``measures``, boxes in points and pixels)
+    and ``score.json``.  A cached result counts only while all of these exist with
     the sizes the record gives them.
 
     Raises
@@ -339,7 +378,8 @@ def run(
         If LilyPond laid out no notehead.
     VerificationError
         If fewer than :data:`LINK_AGREEMENT_MIN` of the visible noteheads agree
-        with the PDF's own link rectangles.
+        with the PDF's own link rectangles, or fewer than
+        :data:`MEASURE_AGREEMENT_MIN` lie in exactly one measure box.
     """
     import pypdfium2
 
@@ -373,12 +413,16 @@ def run(
         ious.append(iou[~np.isnan(iou)])
     noteheads = add_pixel_boxes(noteheads, pages)
     systems = add_pixel_boxes(systems, pages)
+    measures = add_pixel_boxes(read_measures(render.render_dir, list(render.pdf_files)), pages)
+    check = notehead_measures(noteheads, measures)
+    decreases, _ = bar_number_order(measures)
     save_npz(
         piece_dir.geometry,
         format_name=GEOMETRY_FORMAT,
         format_version=GEOMETRY_VERSION,
         noteheads=noteheads,
         systems=systems,
+        measures=np.asarray(measures, dtype=MEASURE_DTYPE),
     )
     checked = np.concatenate(ious) if ious else np.zeros(0)
     result = ScoreResult(
@@ -401,6 +445,11 @@ def run(
         link_agreement=float((checked >= 0.9).mean()) if len(checked) else 1.0,
         cache_key=cache.key,
         render=render,
+        measures=int(len(np.unique(measures["measure"]))),
+        measure_boxes=int(len(measures)),
+        measure_agreement=float(check.share),
+        measure_problem=check.first_problem,
+        bar_number_decreases=decreases,
     )
     names = [piece_dir.geometry.name, *(page["path"] for page in result.pages)]
     cache.store({**result.to_dict(), "output_sizes": output_sizes(score_dir, names)})
@@ -413,4 +462,10 @@ def _check_score(result: ScoreResult) -> None:
         raise VerificationError(
             f"only {100 * result.link_agreement:.1f} % of visible noteheads match the PDF's "
             f"link boxes (need {100 * LINK_AGREEMENT_MIN:.0f} %)"
+        )
+    if result.measure_agreement < MEASURE_AGREEMENT_MIN:
+        raise VerificationError(
+            f"only {100 * result.measure_agreement:.1f} % of visible noteheads lie in exactly one "
+            f"measure box of their system (need {100 * MEASURE_AGREEMENT_MIN:.0f} %); first: "
+            f"{result.measure_problem}"
         )

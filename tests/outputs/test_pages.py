@@ -40,7 +40,9 @@ def _viewer_page(**overrides):
         "subtitle": "",
         "facts": [],
         "legend": [],
-        "colours": {name: "rgb(1,2,3)" for name in ("system", "aligned", "tied", "unaligned")},
+        "colours": {
+            name: "rgb(1,2,3)" for name in ("system", "measure", "aligned", "tied", "unaligned")
+        },
         "pages": [],
         "data": {"performances": []},
     }

@@ -257,3 +257,108 @@ def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
 
     missing = CliRunner().invoke(main, ["train", "--dataset", str(tmp_path), "--out", str(run)])
     assert missing.exit_code == 2 and "run msmd-build dataset first" in missing.output
+
+
+def test_cyolo_export_loads_as_cyolo_score_following_does(built, tmp_path):
+    """The export read with cyolo's conventions (tests/helpers/cyolo.py) gives our positions."""
+    import numpy as np
+    import soundfile
+    import yaml
+
+    from msmd_builder.dataset.positions import frame_positions
+    from msmd_builder.stages.perform.spectrogram import compute_spectrogram
+    from tests.helpers.cyolo import FPS, load_piece
+
+    root, _, _ = built
+    out = tmp_path / "cyolo"
+    common = ["--dataset", str(root / "out"), "--work-dir", str(root / "work"), "--split", "all"]
+    result = CliRunner().invoke(
+        main, ["export", "--format", "cyolo", *common, "--out", str(out), "--part", "test"]
+    )
+    assert result.exit_code == 0, result.output
+    names = yaml.safe_load((out / "test.yaml").read_text())["files"]
+    with open_split(root / "out" / "all") as reader:
+        records = [reader.read_piece("test", p) for p in reader.piece_ids("test")]
+    assert names == [p.performance_id for r in records for p in r.performances]
+    assert sorted(p.name for p in (out / "test").iterdir()) == sorted(
+        f"{n}.{ext}" for n in names for ext in ("npz", "wav")
+    )
+    for record in records:
+        for performance in record.performances:
+            piece = load_piece(out / "test", performance.performance_id)
+            assert piece.synthesized is True
+            height, width = record.pages[0].shape
+            assert piece.padded_scores.shape == (len(record.pages), height, height)
+            assert piece.pad == (height - width) // 2
+            assert len(piece.systems) == len(record.systems)
+            assert len(piece.bars) == len(record.measures)
+            # The audio is the performance the spectrogram was computed from.
+            audio, rate = soundfile.read(
+                str(out / "test" / f"{performance.performance_id}.wav"), dtype="float32"
+            )
+            assert rate == 22050 and audio.size == round(performance.duration_sec * 22050)
+            np.testing.assert_array_equal(
+                compute_spectrogram(audio, sample_rate=rate), performance.spectrogram
+            )
+            # Every frame: cyolo's position from the export is our frame-level position
+            # under cyolo's frame rule (x moved by the pad).
+            frames = np.floor(performance.events["onset_sec"] * FPS).astype(np.int64)
+            ours = frame_positions(record, performance, onset_frame=frames, n_frames=piece.n_frames)
+            note_y, note_x, system, bar, page = piece.interpolate(np.arange(piece.n_frames))
+            np.testing.assert_array_equal(note_y, ours["y_px"])
+            np.testing.assert_allclose(note_x, ours["x_px"] + piece.pad, rtol=0, atol=1e-9)
+            np.testing.assert_array_equal(system, ours["system"])
+            np.testing.assert_array_equal(bar, ours["measure_id"])
+            np.testing.assert_array_equal(page, ours["page"])
+
+
+def test_passages_export_reads_as_passage_retrieval_code_reads_it(built, tmp_path):
+    """``unrolled_score``, ``o2sc`` as luisfvc/lcasr slices them, ``o2c`` as in asr's pools."""
+    import numpy as np
+    import yaml
+
+    from msmd_builder.dataset.passages import PassagePool
+
+    root, _, _ = built
+    out = tmp_path / "passages"
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--format",
+            "passages",
+            "--dataset",
+            str(root / "out"),
+            "--work-dir",
+            str(root / "work"),
+            "--split",
+            "all",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    split = yaml.safe_load((out / "split.yaml").read_text())
+    with open_split(root / "out" / "all") as reader:
+        assert split == {part: list(reader.piece_ids(part)) for part in reader.parts}
+        record = reader.read_piece("test", split["test"][0])
+    data = np.load(out / f"{record.piece_id}.npz", allow_pickle=True)
+    score = data["unrolled_score"]
+    assert score.dtype == np.uint8 and score.shape[0] == 200 and score.max() == 255
+    (performance,) = data["performances"]
+    tempo, synth = performance["perf"].split("tempo-")[1].split("_", 1)
+    assert (float(tempo) / 1000, synth) == (1.0, record.performances[0].plan["soundfont"])
+    spec = performance["spec"]
+    np.testing.assert_array_equal(spec, record.performances[0].spectrogram)
+    edges = np.concatenate([performance["o2sc"], [[score.shape[1], spec.shape[1]]]])
+    assert (np.diff(edges, axis=0) > 0).all()  # every passage has columns and frames
+    pool = PassagePool([record])
+    assert len(pool) == len(performance["o2sc"])
+    for k, (start, stop) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        sheet, excerpt = pool.get(k)
+        np.testing.assert_array_equal(255 - score[:, start[0] : stop[0]], sheet * 255)
+        assert pool.entries[k][2].start_frame == start[1]
+        if k + 1 < len(performance["o2sc"]):
+            np.testing.assert_array_equal(spec[:, start[1] : stop[1]], excerpt)
+    o2c = performance["o2c"]
+    assert len(np.unique(o2c[:, 0])) == len(o2c) and (o2c[:, 1] < score.shape[1]).all()

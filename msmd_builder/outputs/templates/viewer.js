@@ -7,6 +7,13 @@
   const boxes = Array.from(document.querySelectorAll("rect.nh"));
   const boxOf = new Array(heads.id.length);
   boxes.forEach(function (el) { boxOf[Number(el.dataset.i)] = el; });
+  // Every box of a measure (two when a line break falls inside it), by measure.
+  const measureBoxes = new Map();
+  document.querySelectorAll("rect.ms").forEach(function (el) {
+    const m = Number(el.dataset.m);
+    if (!measureBoxes.has(m)) { measureBoxes.set(m, []); }
+    measureBoxes.get(m).push(el);
+  });
   const audio = document.getElementById("audio");
   const select = document.getElementById("perf");
   const spec = document.getElementById("spec");
@@ -35,6 +42,8 @@
 
   let current = -1;
   let lit = [];
+  let litMeasure = [];
+  let nowMeasure = null;
   let lastFollowed = null;
 
   function fmt(t) { return t.toFixed(2) + " s"; }
@@ -77,6 +86,18 @@
   function clearCursor() {
     lit.forEach(function (el) { el.classList.remove("on"); });
     lit = [];
+    litMeasure.forEach(function (el) { el.classList.remove("now"); });
+    litMeasure = [];
+    nowMeasure = null;
+  }
+
+  // The measure occurrence [measure, occurrence, start, end] playing at time t, or null.
+  function measureAt(p, t) {
+    for (let i = 0; i < p.measures.length; i++) {
+      const m = p.measures[i];
+      if (m[2] <= t && t < m[3]) { return m; }
+    }
+    return null;
   }
 
   function update() {
@@ -97,12 +118,20 @@
     clearCursor();
     now.forEach(function (el) { el.classList.add("on"); });
     lit = now;
-    if (now.length && follow.checked) { followTo(now[0]); }
+    const m = measureAt(p, t);
+    if (m) {
+      nowMeasure = [m[0], m[1]];
+      litMeasure = measureBoxes.get(m[0]) || [];
+      litMeasure.forEach(function (el) { el.classList.add("now"); });
+    }
+    if (follow.checked) {
+      if (now.length) { followTo(now[0]); } else if (litMeasure.length) { followTo(litMeasure[0]); }
+    }
   }
 
   function followTo(el) {
     const k = Number(el.dataset.i);
-    const key = heads.book[k] + "/" + heads.system[k];
+    const key = el.dataset.i === undefined ? el : heads.book[k] + "/" + heads.system[k];
     if (key === lastFollowed) { return; }
     lastFollowed = key;
     const top = document.getElementById("player").getBoundingClientRect().bottom;
@@ -179,5 +208,7 @@
   // For tests and the console: the notehead ids under the cursor now.
   window.msmdViewer = { select: selectPerformance, update: update, lit: function () {
     return lit.map(function (el) { return heads.id[Number(el.dataset.i)]; });
+  }, measure: function () {
+    return nowMeasure === null ? null : [nowMeasure[0], nowMeasure[1], litMeasure.length];
   } };
 })();

@@ -21,6 +21,7 @@ from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log
 from msmd_builder.stages.align.jumps import realize_jumps
+from msmd_builder.stages.align.measures import rendered_measure_times
 from msmd_builder.stages.align.midi import match_notes, performed_table, read_midi_notes
 from msmd_builder.stages.align.order import reading_order, voice_order
 from msmd_builder.stages.score import ScoreResult, read_geometry
@@ -207,9 +208,9 @@ STAGE_VERSION = 7
 RECORD_FORMAT = "msmd-builder/align-record"
 #: Layout version of ``align/align.json`` (2: with the outputs' ``output_sizes``).
 RECORD_VERSION = 2
-#: ``format_name`` of ``align/alignment.npz`` (array ``performed``).
+#: ``format_name`` of ``align/alignment.npz`` (arrays ``performed``, ``performed_measures``).
 ALIGNMENT_FORMAT = "msmd-builder/alignment"
-ALIGNMENT_VERSION = 1
+ALIGNMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,8 @@ class AlignResult:
     piece_id : str
         The piece.
     align_dir : str
-        Folder with ``alignment.npz`` (array ``performed``).
+        Folder with ``alignment.npz`` (arrays ``performed`` and
+        ``performed_measures``, :mod:`msmd_builder.stages.align.measures`).
     stats : dict
         Completeness counts from :func:`align_tables`.
     cache_key : str
@@ -270,6 +272,15 @@ class AlignResult:
             format_version=ALIGNMENT_VERSION,
         )
         return data["performed"]
+
+    def load_measures(self) -> np.ndarray:
+        """Return the measure occurrences (``PERFORMED_MEASURE_DTYPE``, score seconds)."""
+        data = load_npz(
+            Path(self.align_dir) / "alignment.npz",
+            format_name=ALIGNMENT_FORMAT,
+            format_version=ALIGNMENT_VERSION,
+        )
+        return data["performed_measures"]
 
     def report_details(self) -> dict[str, Any]:
         """Return what the build report shows of this stage."""
@@ -327,11 +338,16 @@ def run(
         performed, stats = align_tables(
             noteheads, systems, render.render_dir, list(render.midi_files), repeats=render.repeats
         )
+        times, measure_stats = rendered_measure_times(
+            render.render_dir, performed, noteheads, score.load_measures()
+        )
+        stats.update(measure_stats)
         save_npz(
             piece_dir.alignment,
             format_name=ALIGNMENT_FORMAT,
             format_version=ALIGNMENT_VERSION,
             performed=performed,
+            performed_measures=times.table,
         )
         result = AlignResult(
             render.piece_id, str(piece_dir.align.resolve()), stats, cache.key, render.repeats

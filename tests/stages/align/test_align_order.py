@@ -119,6 +119,7 @@ def test_systems_out_of_reading_order_fail_the_piece(make_piece, tmp_path):
         format_version=GEOMETRY_VERSION,
         noteheads=noteheads,
         systems=systems,
+        measures=score.load_measures(),
     )
     bad = dataclasses.replace(score, score_dir=str(corrupted), cache_key="corrupted")
     with pytest.raises(VerificationError, match="earlier system outside a repeat"):

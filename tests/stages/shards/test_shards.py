@@ -25,7 +25,13 @@ from msmd_builder.cli import main
 from msmd_builder.core.cache import atomic_write_json, read_json, sha256_file
 from msmd_builder.core.errors import ConfigError, FormatError, NotBuiltError, ToolNotFoundError
 from msmd_builder.core.records import PieceRecord
-from msmd_builder.core.tables import NOTEHEAD_DTYPE, PERFORMED_EVENT_DTYPE, SYSTEM_DTYPE
+from msmd_builder.core.tables import (
+    MEASURE_DTYPE,
+    NOTEHEAD_DTYPE,
+    PERFORMED_EVENT_DTYPE,
+    PERFORMED_MEASURE_DTYPE,
+    SYSTEM_DTYPE,
+)
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.dataset.built import collect_piece
 from msmd_builder.dataset.manifest import (
@@ -111,11 +117,13 @@ def written(work, tmp_path_factory):
 def _arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
     arrays = [("page_keys", record.page_keys), ("systems", record.systems)]
     arrays += [("noteheads", record.noteheads), ("performed", record.performed)]
+    arrays += [("measures", record.measures), ("performed_measures", record.performed_measures)]
     arrays += [(f"page{i}", page) for i, page in enumerate(record.pages)]
     for perf in record.performances:
         arrays += [(f"{perf.performance_id}/spectrogram", perf.spectrogram)]
         arrays += [(f"{perf.performance_id}/events", perf.events)]
         arrays += [(f"{perf.performance_id}/onset_frame", perf.onset_frame)]
+        arrays += [(f"{perf.performance_id}/measures", perf.measures)]
     return arrays
 
 
@@ -154,8 +162,13 @@ def test_collect_piece_gathers_every_stage_output(work):
         assert record.noteheads.tobytes() == data["noteheads"].tobytes()
         assert record.systems.tobytes() == data["systems"].tobytes()
     assert record.noteheads.dtype == NOTEHEAD_DTYPE and record.systems.dtype == SYSTEM_DTYPE
+    with np.load(work / "pieces" / ETUDE / "score" / "geometry.npz") as data:
+        assert record.measures.tobytes() == data["measures"].tobytes()
+    assert record.measures.dtype == MEASURE_DTYPE and len(record.measures) > 10
     with np.load(work / "pieces" / ETUDE / "align" / "alignment.npz") as data:
         assert record.performed.tobytes() == data["performed"].tobytes()
+        assert record.performed_measures.tobytes() == data["performed_measures"].tobytes()
+    assert record.performed_measures.dtype == PERFORMED_MEASURE_DTYPE
     perform = read_json(work / "pieces" / ETUDE / "perform" / "perform.json")
     assert [p.performance_id for p in record.performances] == perform["roles"]["train"]
     assert len(record.performances) == 2
@@ -165,6 +178,14 @@ def test_collect_piece_gathers_every_stage_output(work):
         assert len(perf.events) == len(perf.onset_frame) == len(record.performed)
         assert perf.plan["tempo_ratio"] == 2.0
         assert perf.duration_sec == pytest.approx(perf.spectrogram.shape[1] / 20, abs=0.2)
+        # Twice the score's tempo: every measure occurrence takes half the score's seconds.
+        score_times = record.performed_measures[["start_sec", "end_sec"]]
+        assert perf.measures["start_sec"].tolist() == (score_times["start_sec"] / 2).tolist()
+        assert perf.measures["end_sec"].tolist() == (score_times["end_sec"] / 2).tolist()
+        assert (
+            perf.measures["start_frame"].tolist()
+            == np.ceil(perf.measures["start_sec"] / 0.05).astype(int).tolist()
+        )
     assert record.metadata["title"] and record.metadata["composer"]
     assert record.metadata["source_file"].endswith("sixteenth-etude.ly")
     assert record.metadata["role"] == "train"
@@ -261,7 +282,7 @@ def test_manifest_counts_and_checksums(work, written):
     out, manifest = written
     on_disk = read_json(out / "mix" / "manifest.json")
     assert on_disk["format_name"] == "msmd-builder/shard-manifest"
-    assert on_disk["shard_format"] == {"format_name": FORMAT_NAME, "format_version": 1}
+    assert on_disk["shard_format"] == {"format_name": FORMAT_NAME, "format_version": 2}
     assert on_disk["build_info"]["seed"] == 3
     assert on_disk["build_info"]["shard_writer"]["h5py"] == h5py.version.version
     for part in manifest.parts:
