@@ -269,7 +269,7 @@ def test_cyolo_export_loads_as_cyolo_score_following_does(built, tmp_path):
     from msmd_builder.stages.perform.spectrogram import compute_spectrogram
     from tests.helpers.cyolo import FPS, load_piece
 
-    root, _, _ = built
+    root, _ = built
     out = tmp_path / "cyolo"
     common = ["--dataset", str(root / "out"), "--work-dir", str(root / "work"), "--split", "all"]
     result = CliRunner().invoke(
@@ -319,7 +319,7 @@ def test_passages_export_reads_as_passage_retrieval_code_reads_it(built, tmp_pat
 
     from msmd_builder.dataset.passages import PassagePool
 
-    root, _, _ = built
+    root, _ = built
     out = tmp_path / "passages"
     result = CliRunner().invoke(
         main,
