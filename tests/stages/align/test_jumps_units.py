@@ -17,7 +17,13 @@ import pytest
 from msmd_builder.core.errors import NotUnrollableError
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.lilypond.logs import Mark
-from msmd_builder.stages.align.jumps import JumpPlan, read_jump, realize_jumps, without_repeats
+from msmd_builder.stages.align.jumps import (
+    JumpPlan,
+    _time_at,
+    read_jump,
+    realize_jumps,
+    without_repeats,
+)
 
 
 def text(at, words: str, end=None, grob: str = "TextScript") -> Mark:
@@ -153,6 +159,11 @@ def test_a_to_coda_text_anywhere_makes_the_jump_al_coda():
     assert read_jump(marks, PRINTED) == JumpPlan("da capo al coda", 0.0, 1.5, 4.0)
 
 
+def test_a_to_coda_text_on_an_unknown_carrier_leaves_after_the_next_onset():
+    marks = [text(F(1, 2), "To Coda"), text(3, "D.C. al Coda", end=4), coda(4)]
+    assert read_jump(marks, PRINTED) == JumpPlan("da capo al coda", 0.0, 1.0 + 1e-6, 4.0)
+
+
 def test_a_coda_text_marks_where_the_coda_begins():
     marks = [coda(1, end=2), text(3, "D.C. al Coda", end=4), text(4, "Coda", grob="TextMark")]
     assert read_jump(marks, PRINTED) == JumpPlan("da capo al coda", 0.0, 2.0, 4.0)
@@ -249,6 +260,11 @@ def test_a_da_capo_to_the_trio():
     assert read_jump(marks, PRINTED) == JumpPlan("da capo to the trio", 0.0, 2.0)
 
 
+def test_a_trio_in_the_first_bar_ends_the_da_capo_there():
+    marks = [text(F(3, 4), "Trio", end=F(3, 2)), text(F(3, 2), "Menuetto D.C.", end=F(9, 4))]
+    assert read_jump(marks, PRINTED) == JumpPlan("da capo to the trio", 0.0, 0.75)
+
+
 def test_a_trio_after_the_jump_does_not_end_the_da_capo():
     marks = [text(3, "D.C.", end=4), text(4, "Trio", end=5)]
     assert read_jump(marks, PRINTED) == JumpPlan("da capo to the end", 0.0, np.inf)
@@ -271,13 +287,15 @@ def test_a_dal_segno_ignores_a_trio():
             [text(3, "Scherzo 2 D.C. senza repetizione")],
             r"names a section \(scherzo\) that",
         ),
+        ([text(3, "Menuet II da Capo")], r"names a section \(ii menuet\) that"),
         (
             [text(1, "Trio", end=2), text(2, "Trio II", end=3), text(3, "D.C.")],
             r"^Da Capo with several Trio labels \(D.C.\)$",
         ),
         (
             [text(0, "Trio", end=1), text(3, "Menuetto D.C.")],
-            r"^Da Capo in a score that begins with its Trio \(Menuetto D.C.\): it refers",
+            r"^Da Capo in a score that begins with its Trio \(Menuetto D.C.\): it refers to "
+            r"another score$",
         ),
     ],
 )
@@ -537,6 +555,72 @@ def test_the_table_is_played_in_onset_order():
     table = whole_notes(60, 62, 64)[[2, 0, 1]]
     out, _ = realize_jumps(table, [text(2, "D.C.", end=3)])
     assert out["pitch"].tolist() == [60, 62, 64, 60, 62, 64]
+
+
+def test_notes_of_one_chord_keep_their_order():
+    # Two chords of 16 notes each, the second listed first: sorted by onset, each
+    # chord keeps the order it had (a stable sort).
+    rows = [(i, i, 0, 40 + i, 1, 1) for i in range(16, 32)] + [
+        (i, i, 0, 40 + i, 0, 1) for i in range(16)
+    ]
+    out, _ = realize_jumps(performed(rows), [text(1, "D.C.", end=2)])
+    assert out["event_id"].tolist() == list(range(32)) * 2
+
+
+def test_a_jump_at_the_bar_line_after_the_to_coda_note():
+    # c'1 | d'1 (To Coda) || D.C. al Coda at the bar line, the Coda there: g'1.
+    marks = [coda(1, end=2), text(2, "D.C. al Coda", grob="TextMark"), coda(2)]
+    out, kind = realize_jumps(whole_notes(60, 62, 67), marks)
+    assert kind == "da capo al coda"
+    assert out["pitch"].tolist() == [60, 62, 60, 62, 67]
+    assert out["onset_whole"].tolist() == [0, 1, 2, 3, 4]
+    assert out["onset_sec"].tolist() == [0, 4, 8, 12, 16]
+
+
+def test_a_fine_on_an_unknown_carrier_ends_after_the_next_onset():
+    out, kind = realize_jumps(whole_notes(60, 62, 64), [text(F(1, 2), "Fine"), text(2, "D.C.")])
+    assert kind == "da capo al fine"
+    assert out["pitch"].tolist() == [60, 62, 64, 60, 62]
+
+
+def test_a_coda_of_the_first_notehead_is_music():
+    # The Coda's note is notehead 0 (engraved first), the others 1 and 2.
+    table = performed([(1, 1, 0, 60, 0, 1), (2, 2, 0, 62, 1, 1), (0, 0, 0, 67, 2, 1)])
+    marks = [coda(0, end=1), text(1, "D.C. al Coda", end=2), coda(2)]
+    out, _ = realize_jumps(table, marks, printed_onset_whole=np.array([2.0, 0.0, 1.0]))
+    assert out["pitch"].tolist() == [60, 62, 60, 67]
+
+
+def test_a_single_notehead_with_unlinked_notes():
+    table = performed([(0, 0, 0, 60, 0, 1), (-1, -1, 0, 61, 1, 1)])
+    out, _ = realize_jumps(table, [text(1, "D.C.", end=2)])
+    assert out["pitch"].tolist() == [60, 61, 60]
+
+
+def test_a_da_capo_keeps_the_measured_repeats_it_replays():
+    # c' [percent repeat of d' played twice] e' D.C.: the replay keeps both d'.
+    table = performed(
+        [(0, 0, 0, 60, 0, 1), (1, 1, 0, 62, 1, 1), (1, 1, 1, 62, 2, 1), (2, 2, 0, 64, 3, 1)]
+    )
+    marks = [text(2, "D.C.", end=3)]
+    printed = np.array([0.0, 1.0, 2.0])
+    out, _ = realize_jumps(
+        table, marks, measured_repeat_ids=frozenset({1}), printed_onset_whole=printed
+    )
+    assert out["pitch"].tolist() == [60, 62, 62, 64, 60, 62, 62, 64]
+    assert out["occurrence"].tolist() == [0, 0, 1, 0, 1, 2, 3, 1]
+
+
+def test_time_at_interpolates_and_extrapolates_with_the_nearest_tempo():
+    # Beats at 0, 1, 2 and 3 whole notes at 0, 4, 6 and 10 s; a last grace at 3.875
+    # printed, main 4 (its note unplayed).
+    rows = performed([(i, i, 0, 60, w, 1) for i, w in enumerate([0, 1, 2, 3, 3.875])])
+    rows["onset_sec"] = [0, 4, 6, 10, 13.5]
+    printed = rows["onset_whole"].copy()
+    grace = np.array([0, 0, 0, 0, -0.125])
+    assert _time_at(rows, printed, grace, 1.5) == (1.5, 5.0)
+    assert _time_at(rows, printed, grace, 2.5) == (2.5, 8.0)
+    assert _time_at(rows, printed, grace, 3.875) == (4.0, 14.0)  # 4 s a whole beyond 3
 
 
 @pytest.mark.parametrize(

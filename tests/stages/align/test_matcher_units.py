@@ -88,6 +88,17 @@ def test_midi_tick_scales_grace_time_and_truncates_toward_zero(main, grace, tick
 
 def test_grace_time_plays_at_nine_fortieths():
     assert GRACE_MIDI_SCALE == F(9, 40)
+    assert midi_tick(F(1, 4), F(-1, 16)) == 362  # LilyPond's 1536 ticks a whole note
+
+
+def test_another_midi_resolution_is_matched_in_its_own_ticks():
+    # 960 ticks a whole note: a grace before the first beat, then a drift of 10 ticks.
+    events = [event(0, 0, 65, grace=F(-1, 8)), event(1, 0, 60)]
+    events += [event(2 + i, F(1 + i, 4), 62 + i) for i in range(4)]
+    notes = [note(65, 0), note(60, 27)] + [note(62 + i, 27 + 240 * (1 + i) + 10) for i in range(4)]
+    pairs, _, result = match_notes(notes, events, continuation_ids=set(), ticks_per_whole=960)
+    assert pairs == {i: i for i in range(6)}
+    assert result == stats(6, 6, 6, 6)
 
 
 # --------------------------------------------------------------------------- pairing
@@ -116,21 +127,31 @@ def test_a_note_of_another_pitch_never_pairs():
     assert result == stats(2, 1, 2, 1)
 
 
-def test_of_two_events_in_reach_the_nearest_takes_the_note():
-    # c' at 0 and, 2 ticks later, at 1/768; the notes come 2 ticks after each.
-    events = [event(0, 0, 60), event(1, F(1, 768), 60)]
-    pairs, _, _ = match([note(60, 0), note(60, 4)], events)
-    assert pairs == {0: 0, 1: 1}
-    # Logged in the other order, the nearest is still the one at the note's tick.
-    pairs, _, _ = match([note(60, 0), note(60, 2)], events[::-1])
-    assert pairs == {0: 1, 1: 0}
+def test_a_note_without_an_event_of_its_pitch_does_not_stop_the_others():
+    events = [event(0, 0, 60), event(1, F(1, 4), 62)]
+    pairs, _, result = match([note(60, 0), note(61, 100), note(62, 384)], events)
+    assert pairs == {0: 0, 2: 1}
+    assert result == stats(3, 2, 2, 2)
+
+
+# An opening d' at 0 fixes the start offset at 0 for the c' events 2 ticks apart after it.
+OPENING = [event(9, 0, 62)]
+
+
+def test_of_events_in_reach_the_nearest_takes_the_note():
+    # c' at ticks 384, 386 and 388; the note at 386 belongs to the middle one.
+    events = OPENING + [event(i, F(1, 4) + F(i, 768), 60) for i in range(3)]
+    pairs, _, _ = match([note(62, 0), note(60, 386)], events)
+    assert pairs == {0: 0, 1: 2}
+    pairs, _, _ = match([note(62, 0), note(60, 386)], OPENING + events[:0:-1])
+    assert pairs == {0: 0, 1: 2}
 
 
 def test_at_equal_distance_the_earlier_event_takes_the_note():
-    # Events 2 ticks apart, the note halfway: the one at 0 wins, even logged second.
-    events = [event(0, F(1, 768), 60), event(1, 0, 60)]
-    pairs, _, _ = match([note(60, 1)], events)
-    assert pairs == {0: 1}
+    # c' at ticks 384 and 386, the note halfway: the one at 384 wins, even logged second.
+    events = OPENING + [event(0, F(1, 4) + F(1, 768), 60), event(1, F(1, 4), 60)]
+    pairs, _, _ = match([note(62, 0), note(60, 385)], events)
+    assert pairs == {0: 0, 1: 2}
 
 
 def test_an_event_takes_one_note_and_the_extra_note_stays_unpaired():
@@ -235,6 +256,29 @@ def test_of_equally_good_start_offsets_of_one_size_the_negative_wins():
     assert result == stats(3, 2, 2, 2)
 
 
+def test_of_equally_good_start_offsets_the_smaller_wins_whatever_its_sign():
+    # Notes 20 ticks before and 10 after the opening c': +10 wins over -20.
+    events = [event(0, F(1, 4), 60), event(1, F(1, 2), 62)]
+    notes = [note(60, 364), note(60, 394), note(62, 778)]
+    pairs, _, _ = match(notes, events)
+    assert pairs == {1: 0, 2: 1}
+
+
+def test_an_opening_note_two_ticks_off_still_counts_for_a_start_offset():
+    # c' e' open together; the MIDI has c' at 43 and e' at 45.  A delay of 43 and one of
+    # 45 both place both; the smaller wins, and d' 2 ticks early pairs only with it.
+    events = [event(0, 0, 60), event(1, 0, 64), event(2, F(1, 4), 62)]
+    pairs, _, _ = match([note(60, 43), note(64, 45), note(62, 425)], events)
+    assert pairs == {0: 0, 1: 1, 2: 2}
+
+
+def test_without_an_opening_note_the_start_offset_is_zero():
+    # No MIDI note has the opening c's pitch: d' 2 ticks late still pairs, 3 ticks not.
+    events = [event(0, 0, 60), event(1, F(1, 4), 62), event(2, F(1, 2), 64)]
+    pairs, _, _ = match([note(62, 386), note(64, 771)], events)
+    assert pairs == {0: 1}
+
+
 def test_the_start_offset_counts_every_opening_event_it_places():
     # The opening chord c' e' g': a delay of 43 places all three, a delay of 0 one.
     events = [
@@ -257,6 +301,12 @@ def test_the_start_offset_reaches_a_whole_note_and_no_further():
     pairs, _, result = match([note(60, 1537), note(62, 1537 + 384)], events)
     assert pairs == {}
     assert result == stats(2, 0, 2, 0)
+    # Measured from the grace's own tick (-43), not from the beat.
+    events = [event(0, 0, 65, grace=F(-1, 8)), event(1, 0, 60)]
+    pairs, _, _ = match([note(65, 1493), note(60, 1536)], events)
+    assert pairs == {0: 0, 1: 1}
+    pairs, _, _ = match([note(65, 1494), note(60, 1537)], events)
+    assert pairs == {}
 
 
 def test_only_the_opening_moment_sets_the_start_offset():
@@ -291,6 +341,19 @@ def test_a_drift_back_and_then_further_is_followed_each_time():
     pairs, _, result = match(notes, _beats(pitches))
     assert pairs == {i: i for i in range(16)}
     assert result == stats(16, 16, 16, 16)
+
+
+def test_a_drift_after_a_start_offset_is_followed():
+    # A grace delays the MIDI by 43 ticks; from the third beat on it runs 10 later still.
+    events = [event(0, 0, 65, grace=F(-1, 8))] + _beats([60, 62, 64, 65, 67])
+    offsets = [43, 43, 53, 53, 53]
+    notes = [note(65, 0)] + [
+        note(p, i * QUARTER + d)
+        for i, (p, d) in enumerate(zip([60, 62, 64, 65, 67], offsets, strict=True))
+    ]
+    pairs, _, result = match(notes, events)
+    assert pairs == {i: i for i in range(6)}
+    assert result == stats(6, 6, 6, 6)
 
 
 def test_two_notes_are_not_enough_to_follow_a_drift():
@@ -427,9 +490,10 @@ def test_read_midi_notes_follows_the_tempo_map(tmp_path):
     path = _write_midi(
         tmp_path / "tempo.mid",
         [
-            [  # conductor track: a quarter a second, from tick 768 two quarters a second
+            [  # conductor: a quarter a second, from tick 384 two, from tick 768 four a second
                 mido.MetaMessage("set_tempo", tempo=1_000_000, time=0),
-                mido.MetaMessage("set_tempo", tempo=500_000, time=768),
+                mido.MetaMessage("set_tempo", tempo=500_000, time=384),
+                mido.MetaMessage("set_tempo", tempo=250_000, time=384),
             ],
             [
                 mido.Message("note_on", note=60, velocity=90, time=0),
@@ -442,7 +506,7 @@ def test_read_midi_notes_follows_the_tempo_map(tmp_path):
     notes = read_midi_notes(path)
     assert notes == [
         MidiNote(1, 60, 90, 0, 384, 0.0, 1.0),
-        MidiNote(1, 62, 70, 768, 1536, 2.0, 3.0),
+        MidiNote(1, 62, 70, 768, 1536, 1.5, 2.0),
     ]
 
 
