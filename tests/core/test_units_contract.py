@@ -1,4 +1,4 @@
-"""What the conversions promise beyond their values: result dtypes and errors that name the argument.
+"""What the conversions promise beyond their values: result dtypes, errors naming the argument.
 
 Found by mutation testing (docs/testing.md): the property tests of
 ``test_units.py`` compare values, which an integer and a float of the same
@@ -68,7 +68,9 @@ def test_a_count_that_is_not_whole_is_named(call: Callable, argument: str) -> No
     ],
 )
 def test_a_scale_that_is_not_positive_is_named(call: Callable, argument: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^{argument} must be a positive finite number, got -1$"):
+    with pytest.raises(
+        ConfigError, match=rf"^{argument} must be a positive finite number, got -1$"
+    ):
         call(-1)
     with pytest.raises(ConfigError, match=rf"^{argument} must be a positive number, got 'x'$"):
         call("x")
