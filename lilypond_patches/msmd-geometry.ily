@@ -12,6 +12,11 @@
 %% Text scripts, marks and segno/coda signs (where jumps are written) go to
 %% <output>.msmd-marks.tsv with their moment and the end of the note, rest or
 %% skip they are attached to (a Voice engraver hears which ones that is).
+%% <output>.msmd-repeats.tsv holds the volta repeats of every layout score
+%% (rows "volta", written by msmd-render.ily as it splits the score) and, from
+%% the layout's own iteration, where LilyPond started a repeat and where it
+%% would return to its body (rows "iterated-start", "iterated-return"), so the
+%% two can be checked against each other.
 %%
 %% Units: positions in PDF points (1/72 in), origin at the page's top-left
 %% corner, y growing downwards; moments in whole notes as exact rationals.
@@ -35,6 +40,7 @@
 #(define msmd-book-index -1)
 #(define msmd-performed-port #f)
 #(define msmd-marks-port #f)
+#(define msmd-repeats-port #f)
 
 #(define msmd-mark-carriers (make-hash-table))  % text/articulation event -> (carriers len ...)
 
@@ -126,6 +132,31 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
           (if (or (string-contains name "segno") (string-contains name "coda"))
               (hashq-set! msmd-mark-carriers event box))))))))
 
+#(define (msmd-log-repeat score kind start end count alternatives source)
+   "Write one row of the repeats table: for KIND \"volta\" (or \"volta-specced\",
+a body with parts played in some volte only) the repeat's START, body END,
+COUNT and ALTERNATIVES (\"end=volte;...\"); for \"iterated-start\" where the
+layout's iteration started a repeat; for \"iterated-return\" the START of the
+body it returns to and the moment END it does so."
+   (if (not msmd-repeats-port)
+       (begin
+         (set! msmd-repeats-port (open-output-file (msmd-output-file ".msmd-repeats.tsv")))
+         (msmd-table-header msmd-repeats-port "repeats"
+                            '("score" "kind" "start_main" "end_main" "count" "alternatives"
+                              "source"))))
+   (format msmd-repeats-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+           score kind (msmd-rational start) (if end (msmd-rational end) "")
+           (or count "") alternatives source)
+   (force-output msmd-repeats-port))
+
+#(define (msmd-music-location music)
+   "The source location of MUSIC as file:line:char, \"\" when unknown."
+   (let ((origin (ly:music-property music 'origin #f)))
+     (if (ly:input-location? origin)
+         (let ((flcc (ly:input-file-line-char-column origin)))
+           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (caddr flcc)))
+         "")))
+
 #(define (msmd-output-file suffix)
    (string-append (ly:parser-output-name) suffix))
 
@@ -157,6 +188,17 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
       ((initialize engraver)
        (set! msmd-layout-score-index (1+ msmd-layout-score-index))
        (set! score msmd-layout-score-index))
+      (listeners
+       ;; Every context that iterates a repeat sends these; they reach the Score.
+       ((volta-repeat-start-event engraver event)
+        (msmd-log-repeat score "iterated-start"
+                         (ly:moment-main (ly:context-current-moment context)) #f #f "" ""))
+       ((volta-repeat-end-event engraver event)
+        (let ((body (ly:event-property event 'repeat-body-start-moment #f)))
+          (if (ly:moment? body)
+              (msmd-log-repeat score "iterated-return" (ly:moment-main body)
+                               (ly:moment-main (ly:context-current-moment context))
+                               #f "" "")))))
       (acknowledgers
        ((note-head-interface engraver grob source-engraver)
         (let ((cause (ly:grob-property grob 'cause #f)))

@@ -60,11 +60,13 @@ STRICT_REPEATS_OPTION = click.option(
 
 REPEATS_OPTION = click.option(
     "--repeats",
-    type=click.Choice(["unfolded", "folded"]),
+    type=click.Choice(["unfolded", "timeline", "folded"]),
     default="unfolded",
     show_default=True,
-    help="MIDI playing order: repeats unfolded as performed, or folded in printed order "
-    "(each notehead once, as MSMD's MIDI).",
+    help="MIDI playing order: repeats unfolded as performed (each piece whose repeats "
+    "are written in some voices only goes to the timeline by itself); the printed "
+    "timeline unrolled by the score's repeat structure for every voice alike; or "
+    "folded in printed order (each notehead once, as MSMD's MIDI).",
 )
 
 
