@@ -72,6 +72,8 @@ def write_report(
                 if o.status != "failed" and "repeats_fallback_class" in o.details
             )
         ),
+        "repeats_on_timeline": sum(1 for o in _on_timeline(outcomes)),
+        "jumps_read_by_rule": sum(1 for o in _jumps_read(outcomes)),
     }
     if extra_summary:
         summary.update(extra_summary)
@@ -81,6 +83,22 @@ def write_report(
     atomic_write_json(json_path, document)
     atomic_write_text(md_path, _markdown(summary, outcomes, title or f"Build report: {name}"))
     return json_path, md_path
+
+
+def _on_timeline(outcomes: Sequence[PieceOutcome]) -> list[PieceOutcome]:
+    """Pieces built with their repeats unrolled on the shared timeline."""
+    return [o for o in outcomes if o.status != "failed" and o.details.get("repeats") == "timeline"]
+
+
+def _jumps_read(outcomes: Sequence[PieceOutcome]) -> list[PieceOutcome]:
+    """Pieces whose written jumps were read by a rule for texts that read more than one way."""
+    return [
+        o
+        for o in outcomes
+        if o.status != "failed"
+        and isinstance(o.details.get("alignment"), dict)
+        and o.details["alignment"].get("jump_readings")  # type: ignore[union-attr]
+    ]
 
 
 def _alignment_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, int]:
@@ -211,14 +229,38 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> st
     lines += ["", "## Failure classes", "", "| class | pieces |", "| --- | ---: |"]
     for cls, count in sorted(summary["failure_classes"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {cls} | {count} |")
+    timeline = _on_timeline(outcomes)
+    if timeline:
+        lines += [
+            "",
+            "## Repeats on the shared timeline",
+            "",
+            "A repeat is written in some voices only; every voice is played by the score's",
+            "repeat structure.",
+            "",
+            "| piece | where |",
+            "| --- | --- |",
+        ]
+        for o in timeline:
+            message = str(o.details.get("repeats_timeline", "")).replace("|", "\\|")
+            lines.append(f"| {o.piece_id} | {message[:200]} |")
+    read = _jumps_read(outcomes)
+    if read:
+        lines += ["", "## Jumps read by a rule", "", "| piece | jumps | reading |"]
+        lines.append("| --- | --- | --- |")
+        for o in read:
+            stats: dict = o.details["alignment"]  # type: ignore[assignment]
+            reading = str(stats["jump_readings"]).replace("|", "\\|")
+            lines.append(f"| {o.piece_id} | {stats.get('jumps', '')} | {reading[:200]} |")
     folded = [o for o in outcomes if o.status != "failed" and "repeats_fallback" in o.details]
     if folded:
         lines += [
             "",
             "## Built in printed order",
             "",
-            "Their unfolded performance could not be built (reading-order failure, or a",
-            "jump that does not read into one playing order); they are performed as printed.",
+            "Their performance could not be built in playing order (reading-order failure,",
+            "repeats or a jump that do not read into one playing order); the last resort: they",
+            "are performed as printed.",
             "",
             "| piece | class | reason |",
             "| --- | --- | --- |",

@@ -71,8 +71,8 @@ class JumpPlan:
     jump, then plays printed ``[start, stop)`` once more without repeats; the
     last jump of a score is taken after the score has been played through up
     to its Coda (or to its end), and the Coda, if any, follows its replay.  A
-    jump out of the piece replays nothing: the performance ends where it is
-    written.
+    jump out of the piece replays nothing: the score is played through, its
+    own repeats unrolled, and the performance ends with it.
 
     Attributes
     ----------
@@ -87,8 +87,8 @@ class JumpPlan:
     coda : float or None
         Where the Coda begins; None without one.
     at, end : float
-        Where the jump is written, and where the music carrying it ends (the
-        performance leaves there for the replay, or for good).
+        Where the jump is written, and where the music carrying it ends (a
+        jump followed by others leaves there for its replay).
     reading : str
         How a text that reads more than one way was read (D.C. al Segno,
         several segno signs, several jumps, music outside the piece); ``""``
@@ -178,8 +178,9 @@ def read_jumps(marks: list[Mark], printed: np.ndarray) -> list[JumpPlan]:
     * a Da Capo that names music this score does not delimit ("Menuet da
       Capo" at the end of a separately engraved Trio, "Aria da Capo" at the
       end of a variation), or that stands in a score beginning with its Trio,
-      is a jump out of the piece: nothing is replayed, the performance ends
-      where the jump is written;
+      is a jump out of the piece: nothing is replayed, the score is played
+      through and the performance ends with it (the texts stand on the last
+      note but one, or under the final bar, with the final bar still to play);
     * several jump texts are read in printed order: each but the last must
       end its replay at or before itself (a Fine, a segno, a Trio label; no
       Coda) and returns to the music after it, as a rondo is played
@@ -335,7 +336,7 @@ def _read_from(
             at,
             end,
             f"the Da Capo names music outside this score ({' '.join(named)}): "
-            "the performance ends where it is written",
+            "the performance ends with the score",
             leaves=True,
         )
     if _SAYS_FINE.search(jump.words):
@@ -353,7 +354,7 @@ def _read_from(
                 at,
                 end,
                 "the score begins with its Trio: the Da Capo goes to music before it, in "
-                "another score; the performance ends where it is written",
+                "another score; the performance ends with the score",
                 leaves=True,
             )
         if trio < at:

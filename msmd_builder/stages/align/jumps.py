@@ -136,8 +136,10 @@ def realize_jumps(
     * Every earlier jump (jumps read in order): the replay is played where the
       performance last reaches the end of the music carrying the jump, and
       the rest of the performance moves after it.
-    * A jump out of the piece: the performance ends where it last reaches the
-      end of the music carrying the jump.
+    * A jump out of the piece: nothing is replayed; the score is played
+      through, its own repeats unrolled, and the performance ends with it (such
+      a text stands on the last note but one or under the final bar, with the
+      final bar still to play).
 
     Parameters
     ----------
@@ -189,9 +191,7 @@ def realize_jumps(
         table = _realize_in_place(table, plan, printed_of, measured_repeat_ids)
     last = plans[-1]
     if last.leaves:
-        printed, grace = printed_of(table)
-        cut_whole, _ = _last_reached(table, printed, grace, last.end)
-        return table[table["onset_whole"] < cut_whole - _EPS], plans
+        return table, plans
     return _realize_at_the_end(table, last, printed_of, measured_repeat_ids), plans
 
 

@@ -160,7 +160,7 @@ def test_unreadable_jumps_are_not_unrollable(texts, reason):
         (["", "", "", "Aria da Capo e Fine."], "names music outside this score \\(aria\\)"),
     ],
 )
-def test_a_da_capo_to_music_outside_the_score_ends_the_performance_there(texts, reading):
+def test_a_da_capo_to_music_outside_the_score_ends_the_performance_with_it(texts, reading):
     """The Menuet after a separately engraved Trio, the Aria after the last variation."""
     from fractions import Fraction
 
@@ -176,8 +176,8 @@ def test_a_da_capo_to_music_outside_the_score_ends_the_performance_there(texts, 
     played, plans = realize_jumps(table, marks)
     assert [p.kind for p in plans] == ["da capo out of the piece"]
     assert plans[0].leaves and re.search(reading, plans[0].reading)
-    # Nothing is replayed; the note after the jump's note is not played.
-    assert played["notehead_id"].tolist() == [0, 1, 2, 3]
+    # Nothing is replayed; the final note after the jump's note is played.
+    assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_same_text_in_several_staves_is_one_mark():

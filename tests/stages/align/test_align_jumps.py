@@ -248,8 +248,7 @@ def test_a_da_capo_naming_a_movement_in_another_file_ends_the_piece(make_piece, 
     stats = outcome.details["alignment"]
     assert stats["jumps"] == "da capo out of the piece"
     assert stats["jump_readings"] == (
-        "the Da Capo names music outside this score (menuet): the performance ends where it "
-        "is written"
+        "the Da Capo names music outside this score (menuet): the performance ends with the score"
     )
     # The Trio's own repeat is played; nothing of it is replayed for the Da Capo.
     assert stats["performed_notes"] == 4 and stats["reading_order_violations"] == 0
