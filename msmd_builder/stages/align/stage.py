@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -137,7 +137,14 @@ def align_tables(
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
     marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
     repeat_rows = [r for p in sorted(folder.glob("*.msmd-repeats.tsv")) for r in read_repeats(p)]
-    printed_main = dict(zip(event_ids, noteheads["onset_whole"].tolist(), strict=True))
+    # Printed moment of each event with one notehead (music the source holds in
+    # several places shares its events' ids).
+    heads_of_event = Counter(event_ids)
+    printed_main = {
+        event_id: onset
+        for event_id, onset in zip(event_ids, noteheads["onset_whole"].tolist(), strict=True)
+        if heads_of_event[event_id] == 1
+    }
     log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
     for event in read_performed_log(log_path) if log_path else []:
         log_by_score[event.score].append(event)

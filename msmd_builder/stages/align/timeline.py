@@ -301,14 +301,16 @@ def out_of_step(
 
     Every note event with a notehead must be played exactly at the moments
     where the timeline plays its printed moment.  Tremolo and percent notes,
-    which LilyPond plays where they are printed, are not compared.
+    which LilyPond plays where they are printed, are not compared, nor are
+    events without a printed moment of their own (``printed_main`` leaves out
+    an event the music holds in several places, which shares its id).
 
     Parameters
     ----------
     events : list of LoggedEvent
         The unfolded performed log of one score.
     printed_main : dict
-        Event id -> printed main moment of its notehead.
+        Event id -> printed main moment of its one notehead.
     timeline : Timeline
         The score's :func:`shared_timeline`.
 
@@ -330,10 +332,11 @@ def out_of_step(
             abs(a - b) > _EPS for a, b in zip(moments, expected, strict=True)
         ):
             repeats = timeline.repeats_over(printed) or list(timeline.repeats)
+            structure = "; ".join(r.describe() for r in repeats) or "the score (no volta repeat)"
             return (
                 f"a repeat written in some voices only: the note printed at {printed:g} "
                 f"(event {event_id}) is played {len(moments)} time(s) by LilyPond's unfolded "
-                f"MIDI, {len(expected)} by {'; '.join(r.describe() for r in repeats)}"
+                f"MIDI, {len(expected)} by {structure}"
             )
     return ""
 

@@ -209,3 +209,14 @@ def test_repeats_that_overlap_have_no_shared_timeline():
     second = VoltaRepeat(Fraction(1), Fraction(3), 2, source="a.ly:2:1")
     with pytest.raises(NotUnrollableError, match=r"at a\.ly:1:1 .* and .* at a\.ly:2:1"):
         shared_timeline((first, second))
+
+
+def test_music_held_in_several_places_is_not_taken_for_an_unwritten_repeat(make_piece, tmp_path):
+    """One note event the music holds four times (built in Scheme) has four noteheads, one id."""
+    body = (
+        r"\score { { #(let ((note #{ c'4 #})) (make-sequential-music (list note note note note)))"
+        r" d'1 } \layout { } \midi { \tempo 4 = 60 } }"
+    )
+    aligned = aligned_in_unfolded_mode(make_piece, tmp_path, "shared", body)
+    assert aligned.repeats == "unfolded" and "repeats_out_of_step" not in aligned.stats
+    assert order(aligned.load()) == [(60, 0), (60, 1), (60, 2), (60, 3), (62, 0)]
