@@ -96,13 +96,17 @@ repeated (unlike volta repeats, which a Da Capo pass may skip)."
 
 #(define (msmd-unfold-measured-repeats music)
    "Unfold the tremolo and percent repeats of MUSIC (they take the time they are
-printed with), keeping volta repeats folded."
+printed with), keeping volta repeats folded.  One pass over the tree (LilyPond's
+unfold-repeats with a list of types walks it once per type at every level)."
    (map-some-music
     (lambda (m)
-      (and (music-is-of-type? m 'unfolded-repeated-music)
-           (make-sequential-music
-            (ly:music-deep-copy ((@@ (lily) make-unfolded-set) m)))))
-    (unfold-repeats '(percent tremolo) music)))
+      (and (or (music-is-of-type? m 'percent-repeated-music)
+               (music-is-of-type? m 'tremolo-repeated-music))
+           (msmd-unfold-measured-repeats
+            (make-sequential-music
+             (ly:music-deep-copy
+              ((@@ (lily) make-unfolded-set) (make-music 'UnfoldedRepeatedMusic m)))))))
+    music))
 
 #(define (msmd-unfolded-copy music)
    "A deep copy of MUSIC as it is played: every repeat unfolded; or as printed

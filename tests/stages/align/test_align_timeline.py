@@ -220,3 +220,15 @@ def test_music_held_in_several_places_is_not_taken_for_an_unwritten_repeat(make_
     aligned = aligned_in_unfolded_mode(make_piece, tmp_path, "shared", body)
     assert aligned.repeats == "unfolded" and "repeats_out_of_step" not in aligned.stats
     assert order(aligned.load()) == [(60, 0), (60, 1), (60, 2), (60, 3), (62, 0)]
+
+
+def test_tremolo_and_percent_repeats_sound_in_every_pass(make_piece, tmp_path):
+    body = piano(
+        r"\repeat volta 2 { \repeat tremolo 4 c''16 d''4 \repeat percent 2 { e''4 } }", "c1"
+    )
+    _, performed, _ = align(render(make_piece, tmp_path, "measured", body, repeats="timeline"))
+    strokes = [(72, k) for k in range(4)]
+    first = [(48, 0), *strokes, (74, 0), (76, 0), (76, 1)]
+    again = [(48, 1), *((72, k + 4) for k in range(4)), (74, 1), (76, 2), (76, 3)]
+    assert order(performed) == first + again
+    assert starts(performed) == [0, 0, 0.25, 0.5, 0.75, 1, 2, 3] + [4, 4, 4.25, 4.5, 4.75, 5, 6, 7]
