@@ -52,9 +52,10 @@ FORCE_OPTION = click.option(
 STRICT_REPEATS_OPTION = click.option(
     "--strict-repeats",
     is_flag=True,
-    help="Fail a piece whose unfolded performance leaves reading order or whose written "
-    "jump does not read into one playing order, instead of building it in printed "
-    "order (flagged in the report).",
+    help="Fail a piece whose performance leaves reading order or whose written jumps or "
+    "repeats do not read into one playing order, instead of building it in printed "
+    "order (flagged in the report).  Repeats written in some voices only are still "
+    "played on the shared timeline.",
 )
 
 
