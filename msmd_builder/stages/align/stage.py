@@ -261,11 +261,12 @@ class AlignSettings:
     Attributes
     ----------
     repeats_fallback : bool
-        When the unfolded performance fails the reading-order check (a repeat
-        written in some voices only) or a written jump does not read into one
-        playing order, build the piece in printed order instead (as MSMD did),
-        flagged in the report; False fails such pieces.  The orchestrator acts
-        on it (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
+        When the performance fails the reading-order check or the written
+        jumps or repeats do not read into one playing order, build the piece in
+        printed order instead (as MSMD did), flagged in the report; False fails
+        such pieces.  Repeats written in some voices only go to the shared
+        timeline either way (not a fallback).  The orchestrator acts on it
+        (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
     """
 
     repeats_fallback: bool = True
