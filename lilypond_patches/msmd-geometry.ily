@@ -22,6 +22,11 @@
 %% and every bar line and start of a repeat alternative, with its moment and
 %% glyph, goes to <output>.msmd-barlines.tsv (where a performance can jump).
 %% Both are written per book, like the noteheads.
+%% <output>.msmd-repeats.tsv holds the volta repeats of every layout score
+%% (rows "volta", written by msmd-render.ily as it splits the score) and, from
+%% the layout's own iteration, where LilyPond started a repeat and where it
+%% would return to its body (rows "iterated-start", "iterated-return"), so the
+%% two can be checked against each other.
 %%
 %% Units: positions in PDF points (1/72 in), origin at the page's top-left
 %% corner, y growing downwards; moments in whole notes as exact rationals.
@@ -30,7 +35,7 @@
 %% then the tab-separated column names; msmd_builder/lilypond/logs.py holds the
 %% same names and version as constants, and a test pins the two together.
 
-#(define msmd-tables-version 3)
+#(define msmd-tables-version 4)
 
 #(define (msmd-table-header port table columns)
    "Write the format line of TABLE and its header row COLUMNS (a list of strings) to PORT."
@@ -49,6 +54,7 @@
 #(define msmd-pending-measures '())  % one vector per measure, see msmd-measure-engraver
 #(define msmd-pending-barlines '())  % rows of the barlines table, newest first
 #(define msmd-column-bars (make-hash-table))  % command column -> its bar line grobs
+#(define msmd-repeats-port #f)
 
 #(define msmd-mark-carriers (make-hash-table))  % text/articulation event -> (carriers len ...)
 
@@ -140,6 +146,31 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
           (if (or (string-contains name "segno") (string-contains name "coda"))
               (hashq-set! msmd-mark-carriers event box))))))))
 
+#(define (msmd-log-repeat score kind start end count alternatives source)
+   "Write one row of the repeats table: for KIND \"volta\" (or \"volta-specced\",
+a body with parts played in some volte only) the repeat's START, body END,
+COUNT and ALTERNATIVES (\"end=volte;...\"); for \"iterated-start\" where the
+layout's iteration started a repeat; for \"iterated-return\" the START of the
+body it returns to and the moment END it does so."
+   (if (not msmd-repeats-port)
+       (begin
+         (set! msmd-repeats-port (open-output-file (msmd-output-file ".msmd-repeats.tsv")))
+         (msmd-table-header msmd-repeats-port "repeats"
+                            '("score" "kind" "start_main" "end_main" "count" "alternatives"
+                              "source"))))
+   (format msmd-repeats-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+           score kind (msmd-rational start) (if end (msmd-rational end) "")
+           (or count "") alternatives source)
+   (force-output msmd-repeats-port))
+
+#(define (msmd-music-location music)
+   "The source location of MUSIC as file:line:char, \"\" when unknown."
+   (let ((origin (ly:music-property music 'origin #f)))
+     (if (ly:input-location? origin)
+         (let ((flcc (ly:input-file-line-char-column origin)))
+           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (caddr flcc)))
+         "")))
+
 #(define (msmd-output-file suffix)
    (string-append (ly:parser-output-name) suffix))
 
@@ -171,6 +202,17 @@ articulation comes with (heard in the same time step), for msmd-mark-end."
       ((initialize engraver)
        (set! msmd-layout-score-index (1+ msmd-layout-score-index))
        (set! score msmd-layout-score-index))
+      (listeners
+       ;; Every context that iterates a repeat sends these; they reach the Score.
+       ((volta-repeat-start-event engraver event)
+        (msmd-log-repeat score "iterated-start"
+                         (ly:moment-main (ly:context-current-moment context)) #f #f "" ""))
+       ((volta-repeat-end-event engraver event)
+        (let ((body (ly:event-property event 'repeat-body-start-moment #f)))
+          (if (ly:moment? body)
+              (msmd-log-repeat score "iterated-return" (ly:moment-main body)
+                               (ly:moment-main (ly:context-current-moment context))
+                               #f "" "")))))
       (acknowledgers
        ((note-head-interface engraver grob source-engraver)
         (let ((cause (ly:grob-property grob 'cause #f)))

@@ -52,19 +52,22 @@ FORCE_OPTION = click.option(
 STRICT_REPEATS_OPTION = click.option(
     "--strict-repeats",
     is_flag=True,
-    help="Fail a piece whose unfolded performance leaves reading order or whose written "
-    "jump does not read into one playing order, instead of building it in printed "
-    "order (flagged in the report).",
+    help="Fail a piece whose performance leaves reading order or whose written jumps or "
+    "repeats do not read into one playing order, instead of building it in printed "
+    "order (flagged in the report).  Repeats written in some voices only are still "
+    "played on the shared timeline.",
 )
 
 
 REPEATS_OPTION = click.option(
     "--repeats",
-    type=click.Choice(["unfolded", "folded"]),
+    type=click.Choice(["unfolded", "timeline", "folded"]),
     default="unfolded",
     show_default=True,
-    help="MIDI playing order: repeats unfolded as performed, or folded in printed order "
-    "(each notehead once, as MSMD's MIDI).",
+    help="MIDI playing order: repeats unfolded as performed (each piece whose repeats "
+    "are written in some voices only goes to the timeline by itself); the printed "
+    "timeline unrolled by the score's repeat structure for every voice alike; or "
+    "folded in printed order (each notehead once, as MSMD's MIDI).",
 )
 
 

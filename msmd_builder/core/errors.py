@@ -29,6 +29,7 @@ __all__ = [
     "SynthesisError",
     "ReadingOrderError",
     "VoiceOrderError",
+    "RepeatsOutOfStepError",
     "NotBuiltError",
     "WorkerLostError",
     "ERROR_CLASSES",
@@ -163,6 +164,18 @@ class VoiceOrderError(VerificationError):
     """
 
 
+class RepeatsOutOfStepError(PieceError):
+    """LilyPond's unfolded MIDI does not follow the score's repeat structure.
+
+    A repeat is written in some voices only: LilyPond unfolds it in those and
+    plays the others straight on.  The build then renders the piece with
+    ``repeats="timeline"``, which plays every voice by the same repeat
+    structure (:mod:`msmd_builder.stages.align.timeline`).
+    """
+
+    error_class = "repeats-out-of-step"
+
+
 class SynthesisError(PieceError):
     """FluidSynth could not render a performance."""
 
@@ -211,6 +224,7 @@ ERROR_CLASSES: dict[str, type[PieceError]] = {
         NothingToAlignError,
         NotUnrollableError,
         VerificationError,
+        RepeatsOutOfStepError,
         SynthesisError,
         NotBuiltError,
         WorkerLostError,

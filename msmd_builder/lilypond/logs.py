@@ -11,8 +11,10 @@ One LilyPond run of a piece writes, per PDF (book) ``<stem>``:
 =================================  ======================================================
 
 and, once per file, ``<stem>.msmd-performed.tsv`` (every note event the MIDI
-plays, in playing order; :data:`PERFORMED_COLUMNS`) and ``<stem>.msmd-marks.tsv``
-(texts, scripts and segno/coda signs where jumps are written; :data:`MARK_COLUMNS`).
+plays, in playing order; :data:`PERFORMED_COLUMNS`), ``<stem>.msmd-marks.tsv``
+(texts, scripts and segno/coda signs where jumps are written; :data:`MARK_COLUMNS`)
+and ``<stem>.msmd-repeats.tsv`` (the volta repeats of every score and where
+LilyPond's iteration started and returned to them; :data:`REPEAT_COLUMNS`).
 
 Every table starts with a format line ``#msmd-builder/<table>`` TAB
 :data:`TABLES_VERSION`, then its header row.  The column names and the version
@@ -42,6 +44,7 @@ __all__ = [
     "MARK_COLUMNS",
     "MEASURE_COLUMNS",
     "BARLINE_COLUMNS",
+    "REPEAT_COLUMNS",
     "TABLE_COLUMNS",
     "noteheads_file",
     "systems_file",
@@ -58,10 +61,12 @@ __all__ = [
     "read_measures_log",
     "BarLine",
     "read_barlines",
+    "RepeatRow",
+    "read_repeats",
 ]
 
 #: Version of the hook tables' layout (``msmd-tables-version`` in ``msmd-geometry.ily``).
-TABLES_VERSION = 3
+TABLES_VERSION = 4
 
 #: Columns of ``*.msmd-noteheads.tsv``.
 NOTEHEAD_COLUMNS: tuple[str, ...] = (
@@ -131,6 +136,17 @@ MEASURE_COLUMNS: tuple[str, ...] = (
 #: Columns of ``*.msmd-barlines.tsv``.
 BARLINE_COLUMNS: tuple[str, ...] = ("score", "moment_main", "glyph", "alternative")
 
+#: Columns of ``*.msmd-repeats.tsv``.
+REPEAT_COLUMNS: tuple[str, ...] = (
+    "score",
+    "kind",
+    "start_main",
+    "end_main",
+    "count",
+    "alternatives",
+    "source",
+)
+
 #: Table name (as in the file suffix and format line) -> its columns.
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "noteheads": NOTEHEAD_COLUMNS,
@@ -139,6 +155,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "marks": MARK_COLUMNS,
     "measures": MEASURE_COLUMNS,
     "barlines": BARLINE_COLUMNS,
+    "repeats": REPEAT_COLUMNS,
 }
 
 _SIGN = re.compile(r"\[(segno|coda)\]")
@@ -167,7 +184,7 @@ def read_table(path: str | Path, table: str) -> list[dict[str, str]]:
     ----------
     path : path-like
         The ``.tsv`` file.
-    table : {'noteheads', 'systems', 'performed', 'marks', 'measures', 'barlines'}
+    table : {'noteheads', 'systems', 'performed', 'marks', 'measures', 'barlines', 'repeats'}
         Which table it is.
 
     Returns
@@ -482,3 +499,67 @@ def read_barlines(path: str | Path) -> list[BarLine]:
         BarLine(int(r["score"]), Fraction(r["moment_main"]), r["glyph"], int(r["alternative"]))
         for r in read_table(path, "barlines")
     ]
+
+
+@dataclass(frozen=True)
+class RepeatRow:
+    r"""One row of the repeats table.
+
+    Attributes
+    ----------
+    score : int
+        Layout score index.
+    kind : str
+        ``"volta"``: a volta repeat as written, from the music;
+        ``"volta-specced"``: one whose body has parts played in some volte only
+        (``\volta``, ``\unfolded``, an inner ``\alternative``), which the
+        row does not describe; ``"iterated-start"``: where the layout's
+        iteration started a repeat; ``"iterated-return"``: where it would return
+        to a repeat's body.
+    start : Fraction
+        The repeat's printed start (for ``"iterated-return"``: the start of the
+        body it returns to), whole notes.
+    end : Fraction or None
+        The body's end (``"volta"``), or where the iteration returns
+        (``"iterated-return"``).
+    count : int
+        How often the repeat is played (0 for the iterated rows).
+    alternatives : tuple of (Fraction, tuple of int)
+        Each alternative's printed end and the volte it is played in, in order;
+        the first begins at the body's end, each next one where the previous ends.
+    source : str
+        ``file:line:char`` of the ``\repeat``.
+    """
+
+    score: int
+    kind: str
+    start: Fraction
+    end: Fraction | None
+    count: int
+    alternatives: tuple[tuple[Fraction, tuple[int, ...]], ...]
+    source: str
+
+
+def read_repeats(path: str | Path) -> list[RepeatRow]:
+    """Read ``*.msmd-repeats.tsv``; a missing file means no repeats."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for r in read_table(path, "repeats"):
+        alternatives = tuple(
+            (Fraction(end), tuple(int(v) for v in volte.split(",") if v))
+            for end, volte in (part.split("=") for part in r["alternatives"].split(";") if part)
+        )
+        rows.append(
+            RepeatRow(
+                int(r["score"]),
+                r["kind"],
+                Fraction(r["start_main"]),
+                Fraction(r["end_main"]) if r["end_main"] else None,
+                int(r["count"]) if r["count"] else 0,
+                alternatives,
+                r["source"],
+            )
+        )
+    return rows

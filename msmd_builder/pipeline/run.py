@@ -37,6 +37,7 @@ from msmd_builder.core.errors import (
     NotUnrollableError,
     PieceError,
     ReadingOrderError,
+    RepeatsOutOfStepError,
     WorkerLostError,
 )
 from msmd_builder.core.workdir import WorkDir
@@ -111,10 +112,13 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
     (a bug) becomes a failed outcome of class ``internal`` with its traceback;
     any other :class:`MsmdError` (a tool or configuration error) is raised.
 
-    When the unfolded performance fails the reading-order check or its written
-    jump cannot be read, and ``settings.align.repeats_fallback`` is on, the
-    piece is rendered again in printed order and flagged (see
-    :mod:`msmd_builder.stages.align.repeats`).
+    When LilyPond's unfolded MIDI does not follow the score's repeat
+    structure in every voice (a repeat written in some voices only), the piece
+    is rendered again with ``repeats="timeline"`` and unrolled for every voice
+    alike.  When the performance then fails the reading-order check or its
+    written jump cannot be read, and ``settings.align.repeats_fallback`` is on,
+    the piece is rendered again in printed order and flagged, the last resort
+    (see :mod:`msmd_builder.stages.align.repeats`).
     """
     piece_dir = WorkDir(settings.work_dir).piece(entry.piece_id)
     seconds: dict[str, float] = {}
@@ -133,16 +137,29 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             name, started = stage.name, time.perf_counter()
             try:
                 record = stage.run(record, settings.of(name), piece_dir, force=settings.force)
+            except RepeatsOutOfStepError as exc:
+                if settings.render.repeats != "unfolded":
+                    raise
+                # A repeat written in some voices only: play every voice by the
+                # score's repeat structure (a reading of the score, not a fallback).
+                assert memo is not None
+                memo.record_timeline(exc.message)
+                settings = settings.with_repeats("timeline")
+                details.update(memo.details())
+                for later in stages[1:]:
+                    seconds.pop(later.name, None)
+                record, position = normalized, 1
+                continue
             except (ReadingOrderError, NotUnrollableError) as exc:
                 if settings.render.repeats == "folded" or not settings.align.repeats_fallback:
                     raise
-                # The unfolded MIDI is out of step with the print (a repeat written in
-                # some voices only), or a written jump does not read into one playing
-                # order: perform the printed order instead, as MSMD did.
+                # The performance is out of step with the print, or a written jump
+                # does not read into one playing order: the last resort is the
+                # printed order, as MSMD did.
                 assert memo is not None
-                memo.record(exc.message, exc.error_class)
+                memo.record_fallback(exc.message, exc.error_class)
                 settings = settings.with_repeats("folded")
-                details.update(memo.reason())
+                details.update(memo.details())
                 for later in stages[1:]:
                     seconds.pop(later.name, None)
                 record, position = normalized, 1
@@ -152,12 +169,17 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             if name == "normalize":
                 normalized = record
                 memo = RepeatsMemo(piece_dir, normalized)
-                wants_fallback = (
-                    settings.render.repeats == "unfolded" and settings.align.repeats_fallback
-                )
-                if wants_fallback and memo.folded():
-                    settings = settings.with_repeats("folded")
-                    details.update(memo.reason())
+                known = memo.mode() if settings.render.repeats == "unfolded" else None
+                if known == "folded" and not settings.align.repeats_fallback:
+                    # Strict: no printed order; the timeline, if that was needed.
+                    known = "timeline" if memo.timeline_reason() else None
+                if known:
+                    settings = settings.with_repeats(known)
+                    memo_details = memo.details()
+                    if known == "timeline":
+                        memo_details.pop("repeats_fallback", None)
+                        memo_details.pop("repeats_fallback_class", None)
+                    details.update(memo_details)
             elif name == "render":
                 status = record.status
             position += 1

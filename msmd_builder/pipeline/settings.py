@@ -59,7 +59,7 @@ class BuildSettings:
         return getattr(self, stage)
 
     def with_repeats(self, repeats: str) -> BuildSettings:
-        """Return a copy that renders with ``repeats`` (``"unfolded"`` or ``"folded"``)."""
+        """Return a copy that renders with ``repeats`` (one of ``REPEATS_MODES``)."""
         return replace(self, render=replace(self.render, repeats=repeats))
 
 

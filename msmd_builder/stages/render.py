@@ -4,9 +4,11 @@ LilyPond runs once per piece with ``lilypond_patches/msmd.ily`` loaded through
 ``-dinclude-settings`` (by way of a two-line ``msmd-settings.ily`` in the render
 folder that first defines the hooks' settings).  Those hooks split every typeset
 score into the score as printed (for the PDF) and a deep copy with all repeats
-unfolded (for the MIDI; or kept folded, in printed order, with
+unfolded (for the MIDI; or only the tremolo and percent ones, on the printed
+timeline, with ``repeats="timeline"``; or none, in printed order, with
 ``repeats="folded"``), in the same process, so the PDF and the MIDI come from
-one parse of the music.
+one parse of the music.  They also write the score's volta repeats to a table
+(``*.msmd-repeats.tsv``) for the align stage.
 
 Each run ends in a :class:`RenderResult` written to ``render/render.json``.  A
 failed run raises the :class:`~msmd_builder.core.errors.PieceError` subclass that
@@ -55,9 +57,11 @@ __all__ = [
 
 #: Per-piece wall-clock limit for LilyPond, seconds.
 DEFAULT_TIMEOUT_SEC = 300.0
-#: How the MIDI plays repeats: unfolded as performed, or folded in printed order (MSMD).
-REPEATS_MODES = ("unfolded", "folded")
-STAGE_VERSION = 3
+#: How the MIDI plays repeats: unfolded as performed; on the printed timeline
+#: (volta repeats folded, for the align stage to unroll for every voice alike);
+#: or folded in printed order (MSMD).
+REPEATS_MODES = ("unfolded", "timeline", "folded")
+STAGE_VERSION = 4
 #: ``format_name`` of ``render/render.json``.
 RECORD_FORMAT = "msmd-builder/render-record"
 #: Layout version of ``render/render.json`` (2: with the outputs' ``output_sizes``).
@@ -100,7 +104,8 @@ class RenderResult:
     cache_key : str
         Hash of sources, patches, settings and LilyPond version.
     repeats : str
-        How the MIDI plays repeats: ``"unfolded"`` (as performed) or
+        How the MIDI plays repeats: ``"unfolded"`` (as performed),
+        ``"timeline"`` (the printed timeline, for the align stage to unroll) or
         ``"folded"`` (printed order, each alternative once, as MSMD).
     """
 
@@ -234,11 +239,16 @@ class RenderSettings:
     ----------
     timeout_sec : float
         Hard limit for the LilyPond run, seconds.
-    repeats : {"unfolded", "folded"}
+    repeats : {"unfolded", "timeline", "folded"}
         ``"unfolded"``: the MIDI plays every repeat (volta, percent, tremolo)
-        as performed.  ``"folded"``: it plays the music in printed order, each
-        notehead once and every volta alternative in turn, like MSMD's MIDI.
-        Source ``\repeat unfold`` is printed in full and played in both modes.
+        as performed, each voice as it is written.  ``"timeline"``: it plays
+        the printed timeline, volta repeats folded and tremolo and percent
+        repeats where they are printed; the align stage unrolls it by the
+        score's repeat structure for every voice alike (for repeats written in
+        some voices only).  ``"folded"``: it plays the music in printed order,
+        each notehead once and every volta alternative in turn, like MSMD's
+        MIDI.  Source ``\repeat unfold`` is printed in full and played in
+        every mode.
     """
 
     timeout_sec: float = DEFAULT_TIMEOUT_SEC

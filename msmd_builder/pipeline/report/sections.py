@@ -81,6 +81,8 @@ def report_sections(document: Mapping[str, Any]) -> tuple[Section, ...]:
         _performances(summary, pieces),
         _stage_seconds(summary, pieces),
         _failures(summary, pieces),
+        _on_timeline(pieces),
+        _jumps_read(pieces),
         _printed_order(pieces),
         _failed(pieces),
         _all_pieces(pieces),
@@ -352,6 +354,65 @@ def _failures(summary: Mapping[str, Any], pieces: Sequence[Mapping[str, Any]]) -
     )
 
 
+def _built(pieces: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(
+        (p for p in pieces if p.get("status") != "failed"), key=lambda p: str(p.get("piece_id"))
+    )
+
+
+def _on_timeline(pieces: Sequence[Mapping[str, Any]]) -> Section:
+    timeline = [p for p in _built(pieces) if (p.get("details") or {}).get("repeats") == "timeline"]
+    title = f"Repeats on the shared timeline ({len(timeline)})"
+    if not timeline:
+        return Section("timeline", title, missing="No piece writes a repeat in some voices only.")
+    rows = tuple(
+        Row(
+            (
+                str(p.get("piece_id", "")),
+                str(p["details"].get("repeats_timeline", ""))[:MESSAGE_CHARS],
+            )
+        )
+        for p in timeline
+    )
+    return Section(
+        "timeline",
+        title,
+        prose=(
+            "A repeat is written in some voices only; every voice is played by the score's "
+            "repeat structure (docs/alignment.md).",
+        ),
+        tables=(Table((Column("piece"), Column("where", "message")), rows),),
+    )
+
+
+def _jumps_read(pieces: Sequence[Mapping[str, Any]]) -> Section:
+    read = [
+        p
+        for p in _built(pieces)
+        if isinstance((p.get("details") or {}).get("alignment"), dict)
+        and p["details"]["alignment"].get("jump_readings")
+    ]
+    title = f"Jumps read by a rule ({len(read)})"
+    if not read:
+        return Section("jump-readings", title, missing="No written jump needed a reading rule.")
+    rows = tuple(
+        Row(
+            (
+                str(p.get("piece_id", "")),
+                str(p["details"]["alignment"].get("jumps", "")),
+                str(p["details"]["alignment"]["jump_readings"])[:MESSAGE_CHARS],
+            )
+        )
+        for p in read
+    )
+    return Section(
+        "jump-readings",
+        title,
+        prose=("Written jumps whose text reads more than one way, and the reading taken.",),
+        tables=(Table((Column("piece"), Column("jumps"), Column("reading", "message")), rows),),
+    )
+
+
 def _printed_order(pieces: Sequence[Mapping[str, Any]]) -> Section:
     folded = [
         p
@@ -378,8 +439,9 @@ def _printed_order(pieces: Sequence[Mapping[str, Any]]) -> Section:
         "printed-order",
         title,
         prose=(
-            "Their unfolded performance could not be built (reading-order failure, or a jump "
-            "that does not read into one playing order); they are performed as printed.",
+            "Their performance could not be built in playing order (reading-order failure, "
+            "repeats or a jump that do not read into one playing order); the last resort: they "
+            "are performed as printed.",
         ),
         tables=(Table(columns, rows),),
     )

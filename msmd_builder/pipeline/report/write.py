@@ -76,6 +76,18 @@ def write_report(
                 if o.status != "failed" and "repeats_fallback_class" in o.details
             )
         ),
+        "repeats_on_timeline": sum(
+            1
+            for p in pieces
+            if p.get("status") != "failed" and (p.get("details") or {}).get("repeats") == "timeline"
+        ),
+        "jumps_read_by_rule": sum(
+            1
+            for p in pieces
+            if p.get("status") != "failed"
+            and isinstance((p.get("details") or {}).get("alignment"), dict)
+            and p["details"]["alignment"].get("jump_readings")
+        ),
     }
     if extra_summary:
         summary.update(extra_summary)

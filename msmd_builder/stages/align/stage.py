@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -13,17 +13,25 @@ import numpy as np
 from msmd_builder.core.cache import StageCache, load_npz, output_sizes, save_npz, sized_outputs
 from msmd_builder.core.errors import (
     NothingToAlignError,
+    NotUnrollableError,
     ReadingOrderError,
+    RepeatsOutOfStepError,
     VerificationError,
     VoiceOrderError,
 )
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.core.workdir import PieceDir
-from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log
+from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log, read_repeats
 from msmd_builder.stages.align.jumps import realize_jumps
 from msmd_builder.stages.align.measures import rendered_measure_times
 from msmd_builder.stages.align.midi import match_notes, performed_table, read_midi_notes
 from msmd_builder.stages.align.order import reading_order, voice_order
+from msmd_builder.stages.align.timeline import (
+    out_of_step,
+    score_repeats,
+    shared_timeline,
+    unroll_score,
+)
 from msmd_builder.stages.score import ScoreResult, read_geometry
 
 __all__ = [
@@ -77,7 +85,7 @@ def align_rendered(
         The render stage's folder (PDFs, MIDIs and the hooks' tables).
     pdf_files, midi_files : list of str
         Output names in LilyPond's order (see :class:`~msmd_builder.stages.render.RenderResult`).
-    repeats : {"unfolded", "folded"}
+    repeats : {"unfolded", "timeline", "folded"}
         The mode the piece was rendered in (see :func:`align_tables`).
 
     Returns
@@ -100,10 +108,21 @@ def align_tables(
     """Build the performed-notes table of a piece and count how complete it is.
 
     Several scores (MIDI files) are played one after the other: each score's
-    times are offset by the end of the previous one.  With ``repeats``
-    ``"unfolded"`` the written jumps (Da Capo, Dal Segno) are realized
-    (:func:`realize_jumps`); a ``"folded"`` rendering plays the music in
-    printed order, so jumps are left as printed, like repeats.
+    times are offset by the end of the previous one.  ``repeats`` is the mode
+    of the rendering:
+
+    * ``"unfolded"``: LilyPond's MIDI plays every repeat; it is checked to
+      follow the score's repeat structure in every voice
+      (:func:`~msmd_builder.stages.align.timeline.out_of_step`; a departure is
+      recorded as ``repeats_out_of_step`` and :func:`run` raises on it);
+    * ``"timeline"``: the MIDI plays the printed timeline, which is unrolled
+      here by the score's repeat structure for every voice alike
+      (:func:`~msmd_builder.stages.align.timeline.unroll_score`);
+    * ``"folded"``: printed order, each notehead once; jumps are left as
+      printed, like repeats.
+
+    In the first two modes the written jumps (Da Capo, Dal Segno) are then
+    realized (:func:`realize_jumps`).
 
     Returns
     -------
@@ -118,12 +137,21 @@ def align_tables(
         jumps are realized).
     """
     folder = Path(render_dir)
+    event_ids = noteheads["event_id"].tolist()
     log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
     marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
+    repeat_rows = [r for p in sorted(folder.glob("*.msmd-repeats.tsv")) for r in read_repeats(p)]
+    # Printed moment of each event with one notehead (music the source holds in
+    # several places shares its events' ids).
+    heads_of_event = Counter(event_ids)
+    printed_main = {
+        event_id: onset
+        for event_id, onset in zip(event_ids, noteheads["onset_whole"].tolist(), strict=True)
+        if heads_of_event[event_id] == 1
+    }
     log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
     for event in read_performed_log(log_path) if log_path else []:
         log_by_score[event.score].append(event)
-    event_ids = noteheads["event_id"].tolist()
     notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
     staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
     continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
@@ -135,6 +163,9 @@ def align_tables(
     matched_event_ids: set[int] = set()
     jumps: list[str] = []
     first_voice_violation = ""
+    readings: list[str] = []
+    out_of_step_reasons: list[str] = []
+    unread_structures: list[str] = []
     for score, midi in enumerate(midi_files):
         events = log_by_score.get(score, [])
         notes = read_midi_notes(folder / midi)
@@ -150,17 +181,37 @@ def align_tables(
         totals["voice_order_violations"] += in_voice.violations
         if in_voice.first_violation and not first_voice_violation:
             first_voice_violation = f"score {score + 1}: {in_voice.first_violation}"
-        if repeats == "unfolded":
-            table, jump = realize_jumps(
+        if repeats == "timeline":
+            timeline = shared_timeline(score_repeats(repeat_rows, score))
+            table = unroll_score(table, notes, events, pairs, timeline, folder / midi)
+            totals["timeline_repeats"] += len(timeline.repeats)
+        elif repeats == "unfolded":
+            # LilyPond's unfolding is kept where it plays the score's repeat
+            # structure in every voice.  A structure the table does not describe
+            # (\volta in a body) leaves the reading-order check to judge the
+            # unfolded MIDI, as before; voices writing different repeats over
+            # the same bars have no one playing order (NotUnrollableError).
+            try:
+                score_volte = score_repeats(repeat_rows, score)
+            except NotUnrollableError as exc:
+                unread_structures.append(exc.message)
+            else:
+                timeline = shared_timeline(score_volte)
+                reason = out_of_step(events, printed_main, timeline)
+                if reason:
+                    out_of_step_reasons.append(f"score {score + 1}: {reason}")
+        if repeats != "folded" and not out_of_step_reasons:
+            table, plans = realize_jumps(
                 table,
                 [m for m in marks if m.score == score],
                 measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
                 printed_onset_whole=noteheads["onset_whole"],
                 printed_grace_whole=noteheads["grace_whole"],
             )
-            if jump:
-                totals["realized_jumps"] += 1
-                jumps.append(jump)
+            if plans:
+                totals["realized_jumps"] += len(plans)
+            jumps.extend(plan.kind for plan in plans)
+            readings.extend(plan.reading for plan in plans if plan.reading)
         matched_event_ids.update(events[i].event_id for i in pairs.values())
         matched_event_ids.update(events[i].event_id for i in unison)
         totals["pitch_mismatches"] += sum(
@@ -200,10 +251,16 @@ def align_tables(
         "jumps": "; ".join(jumps),
         **{k: int(v) for k, v in totals.items()},
     }
+    if readings:
+        stats["jump_readings"] = "; ".join(dict.fromkeys(readings))
+    if out_of_step_reasons:
+        stats["repeats_out_of_step"] = "; ".join(out_of_step_reasons)
+    if unread_structures:
+        stats["repeat_structure_unread"] = "; ".join(unread_structures)
     return performed, stats
 
 
-STAGE_VERSION = 7
+STAGE_VERSION = 8
 #: ``format_name`` of ``align/align.json``.
 RECORD_FORMAT = "msmd-builder/align-record"
 #: Layout version of ``align/align.json`` (2: with the outputs' ``output_sizes``).
@@ -220,11 +277,12 @@ class AlignSettings:
     Attributes
     ----------
     repeats_fallback : bool
-        When the unfolded performance fails the reading-order check (a repeat
-        written in some voices only) or a written jump does not read into one
-        playing order, build the piece in printed order instead (as MSMD did),
-        flagged in the report; False fails such pieces.  The orchestrator acts
-        on it (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
+        When the performance fails the reading-order check or the written
+        jumps or repeats do not read into one playing order, build the piece in
+        printed order instead (as MSMD did), flagged in the report; False fails
+        such pieces.  Repeats written in some voices only go to the shared
+        timeline either way (not a fallback).  The orchestrator acts on it
+        (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
     """
 
     repeats_fallback: bool = True
@@ -246,7 +304,8 @@ class AlignResult:
     cache_key : str
         Hash of the score and render results and the stage version.
     repeats : str
-        ``"unfolded"`` or ``"folded"``: how the MIDI played repeats.
+        ``"unfolded"``, ``"timeline"`` or ``"folded"``: how the rendering's
+        MIDI played repeats (see :func:`align_tables`).
     """
 
     piece_id: str
@@ -309,6 +368,13 @@ def run(
     ------
     NothingToAlignError
         If the MIDI has no note.
+    RepeatsOutOfStepError
+        If the piece was rendered unfolded but LilyPond's MIDI does not follow
+        the score's repeat structure in every voice (a repeat written in some
+        voices only): it needs ``repeats="timeline"``.
+    NotUnrollableError
+        If a written jump does not read into one playing order, or (rendered
+        on the timeline) the score's repeats do not.
     VerificationError
         If any aligned pair disagrees in pitch, a voice plays notes out of
         their written order (:class:`VoiceOrderError`, :func:`voice_order`), or
@@ -356,6 +422,8 @@ def run(
         cache.store({**result.to_dict(), "output_sizes": sizes})
     if result.stats["midi_notes"] == 0:
         raise NothingToAlignError("the MIDI has no note")
+    if result.stats.get("repeats_out_of_step"):
+        raise RepeatsOutOfStepError(result.stats["repeats_out_of_step"])
     if result.stats["pitch_mismatches"]:
         raise VerificationError(
             f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
