@@ -73,6 +73,7 @@ def write_report(
             )
         ),
     }
+    summary.update(_source_facts(outcomes))
     if extra_summary:
         summary.update(extra_summary)
     document = {"summary": summary, "pieces": [asdict(o) for o in outcomes]}
@@ -81,6 +82,39 @@ def write_report(
     atomic_write_json(json_path, document)
     atomic_write_text(md_path, _markdown(summary, outcomes, title or f"Build report: {name}"))
     return json_path, md_path
+
+
+def _source_facts(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
+    """How the sources were confined, upgraded and laid out.
+
+    ``sandbox``: pieces per confinement of their LilyPond run (``bwrap``,
+    ``off``, ``unavailable``), with ``sandbox_warning`` when ``--sandbox auto``
+    found no working bubblewrap; ``syntax_rules``: per syntax rule, the number
+    of distinct source files it rewrote; ``relayouts``: pieces laid out again
+    because their music ran off the page, per re-layout.
+    """
+    from msmd_builder.lilypond.sandbox import sandbox_problem
+
+    sandbox = Counter(str(o.details["sandbox"]) for o in outcomes if "sandbox" in o.details)
+    rewritten: dict[str, set[str]] = {}
+    for outcome in outcomes:
+        rules = outcome.details.get("syntax_rules") or {}
+        for rule, files in rules.items():  # type: ignore[union-attr]
+            rewritten.setdefault(rule, set()).update(files)
+    facts: dict[str, Any] = {
+        "sandbox": dict(sandbox),
+        "syntax_rules": {rule: len(files) for rule, files in sorted(rewritten.items())},
+        "relayouts": dict(
+            Counter(str(o.details["relayout"]) for o in outcomes if "relayout" in o.details)
+        ),
+    }
+    if sandbox.get("unavailable"):
+        facts["sandbox_warning"] = (
+            f"{sandbox['unavailable']} piece(s) rendered without the sandbox: "
+            f"{sandbox_problem() or 'bubblewrap did not work'}; LilyPond ran their Scheme "
+            "with the build's own rights (see docs/security.md)"
+        )
+    return facts
 
 
 def _alignment_totals(outcomes: Sequence[PieceOutcome]) -> dict[str, int]:
@@ -153,6 +187,12 @@ def _markdown(summary: dict, outcomes: Sequence[PieceOutcome], title: str) -> st
         f"- wall time: {summary['wall_seconds']} s with {summary['workers']} worker(s)",
         f"- LilyPond {summary['lilypond_version']}: median {summary['lilypond_seconds_median']} s, "
         f"total {summary['lilypond_seconds_total']} s",
+        f"- sandbox: {', '.join(f'{k} {v}' for k, v in summary['sandbox'].items()) or '-'}",
+        f"- syntax rules (files rewritten): "
+        f"{', '.join(f'{k} {v}' for k, v in summary['syntax_rules'].items()) or 'none'}",
+        f"- re-laid out (music past the page edge): "
+        f"{', '.join(f'{k} {v}' for k, v in summary['relayouts'].items()) or 'none'}",
+        *([f"- **warning**: {summary['sandbox_warning']}"] if "sandbox_warning" in summary else []),
         "",
         "## Seconds per stage",
         "",

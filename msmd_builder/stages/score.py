@@ -6,7 +6,8 @@ page to a grayscale PNG of a fixed width (MSMD: 835 px), and stores noteheads
 and systems as numpy structured arrays with positions both in PDF points and in
 page-image pixels.  Nothing here is guessed from pixels: positions are
 LilyPond's own extents; LilyPond's point-and-click link rectangles in the PDF,
-drawn independently of our hooks, check them.
+drawn independently of our hooks, check them, and every system and visible
+notehead must lie on its page image (:mod:`msmd_builder.lilypond.pages`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from msmd_builder.lilypond.logs import (
     read_systems_tsv,
     systems_file,
 )
+from msmd_builder.lilypond.pages import find_off_page
 from msmd_builder.stages.render import RenderResult
 
 __all__ = [
@@ -223,7 +225,7 @@ def read_geometry(render_dir: str | Path, pdf_files: list[str]) -> tuple[np.ndar
 
 #: Share of visible noteheads whose box must agree with the PDF's link box.
 LINK_AGREEMENT_MIN = 0.99
-STAGE_VERSION = 1
+STAGE_VERSION = 2
 #: ``format_name`` of ``score/score.json``.
 RECORD_FORMAT = "msmd-builder/score-record"
 #: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``).
@@ -270,6 +272,9 @@ class ScoreResult:
         Hash of the render result, the image width and the stage version.
     render : RenderResult
         The rendering this geometry comes from (the align stage reads its MIDI).
+    off_page : tuple of str
+        Systems that reach past their page image (with their noteheads outside
+        it), one line each; the piece then fails ``verification``.
     """
 
     piece_id: str
@@ -280,19 +285,22 @@ class ScoreResult:
     link_agreement: float
     cache_key: str
     render: RenderResult
+    off_page: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         data = asdict(self)
         data["pages"] = list(self.pages)
         data["render"] = self.render.to_dict()
+        data["off_page"] = list(self.off_page)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoreResult:
         """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["pages"] = tuple(values["pages"])
+        values["off_page"] = tuple(values.get("off_page", ()))
         values["render"] = RenderResult.from_dict(values["render"])
         return cls(**values)
 
@@ -329,7 +337,8 @@ def run(
         If LilyPond laid out no notehead.
     VerificationError
         If fewer than :data:`LINK_AGREEMENT_MIN` of the visible noteheads agree
-        with the PDF's own link rectangles.
+        with the PDF's own link rectangles, or a system or visible notehead
+        lies outside its page image (naming page and system).
     """
     import pypdfium2
 
@@ -394,6 +403,12 @@ def run(
         link_agreement=float((checked >= 0.9).mean()) if len(checked) else 1.0,
         cache_key=cache.key,
         render=render,
+        off_page=tuple(
+            place.describe()
+            for place in find_off_page(
+                noteheads, systems, {(p.book, p.page): (p.width_pt, p.height_pt) for p in pages}
+            )
+        ),
     )
     cache.store(result.to_dict())
     _check_score(result)
@@ -401,6 +416,14 @@ def run(
 
 
 def _check_score(result: ScoreResult) -> None:
+    if result.off_page:
+        more = f" (and {len(result.off_page) - 1} more)" if len(result.off_page) > 1 else ""
+        relayout = result.render.layout
+        tried = f" after re-layout {relayout!r}" if relayout else ""
+        raise VerificationError(
+            f"music runs off the page{tried}: {result.off_page[0]}{more}",
+            detail="\n".join(result.off_page),
+        )
     if result.link_agreement < LINK_AGREEMENT_MIN:
         raise VerificationError(
             f"only {100 * result.link_agreement:.1f} % of visible noteheads match the PDF's "

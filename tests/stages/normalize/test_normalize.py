@@ -37,21 +37,21 @@ def test_decode_source_utf8_bom_and_legacy():
         decode_source(b"abc\x00", name="a.ly")
 
 
-def test_copies_includes_outside_the_piece_folder_and_converts(make_piece, tmp_path):
+def test_copies_includes_of_the_opus_folder_and_converts(make_piece, tmp_path):
     root, main = make_piece(
         "inc",
-        '\\version "2.10.0"\n\\include "../../shared/defs.ly"\n\\score { \\music }',
+        '\\version "2.10.0"\n\\include "../shared/defs.ly"\n\\score { \\music }',
     )
-    shared = root / "ftp/TestC/shared/defs.ly"
+    shared = root / "ftp/TestC/Op1/shared/defs.ly"
     shared.parent.mkdir(parents=True)
     shared.write_text("music = \\relative c' { \\times 2/3 { c8 d e } }\n", encoding="utf-8")
-    normalized = normalize(root, main, tmp_path / "work", ["ftp/TestC/shared/defs.ly"])
-    copied = Path(normalized.source_dir) / "ftp/TestC/shared/defs.ly"
+    normalized = normalize(root, main, tmp_path / "work", [])
+    copied = Path(normalized.source_dir) / "ftp/TestC/Op1/shared/defs.ly"
     # The include had no \version: it was upgraded from the main file's 2.10.0.
     assert "\\tuplet 3/2" in copied.read_text(encoding="utf-8")
     assert not list(Path(normalized.source_dir).rglob("*~"))  # no convert-ly backups
     assert shared.read_text(encoding="utf-8").count("\\times") == 1  # source untouched
-    again = normalize(root, main, tmp_path / "work", ["ftp/TestC/shared/defs.ly"])
+    again = normalize(root, main, tmp_path / "work", [])
     assert again == normalized  # cached
 
 
