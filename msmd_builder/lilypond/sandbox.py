@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -42,6 +43,7 @@ __all__ = [
     "sandbox_command",
     "resource_limiter",
     "signal_of_sandbox_status",
+    "split_cpu_report",
 ]
 
 #: ``--sandbox`` values: ``auto`` (where bubblewrap works, else a warning in the
@@ -63,6 +65,12 @@ _INSTALL_HINT = (
     "install bubblewrap (`apt-get install bubblewrap`, or `make setup`), "
     "or build with --sandbox auto or --sandbox off"
 )
+#: Line the in-sandbox shell prints before its ``times`` report (see :func:`sandbox_command`).
+_CPU_MARKER = "msmd-sandbox-cpu-times"
+#: The shell that runs the command inside the sandbox: it reports the CPU time of the
+#: command, which does not reach this process (bwrap does not pass on its children's usage).
+_REPORTING_SHELL = f'"$@"; status=$?; printf "\\n{_CPU_MARKER}\\n" >&2; times >&2; exit $status'
+_TIMES = re.compile(r"(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s")
 #: Top-level folders mirrored read-only from the host: the system's programs and libraries.
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
@@ -186,6 +194,8 @@ def sandbox_command(command: Sequence[str], view: SandboxView, *, cwd: str) -> l
 
     Paths are made canonical (symbolic links resolved) so each appears inside
     at the path the command names.  Parents are mounted before their children.
+    Inside, ``/bin/sh`` runs the command and then reports its CPU time on
+    standard error (:func:`split_cpu_report` takes it off again).
 
     Raises
     ------
@@ -201,23 +211,47 @@ def sandbox_command(command: Sequence[str], view: SandboxView, *, cwd: str) -> l
     args = [bwrap, *_base_arguments()]
     for path, kind in mounts:
         args += [kind, path, path]
-    args += ["--chdir", os.path.realpath(cwd), "--"]
+    args += ["--chdir", os.path.realpath(cwd), "--", "/bin/sh", "-c", _REPORTING_SHELL, "sh"]
     return args + list(command)
+
+
+def split_cpu_report(stderr: str) -> tuple[str, float | None]:
+    """Split the sandbox shell's CPU report off a sandboxed run's standard error.
+
+    Returns
+    -------
+    stderr : str
+        The program's own standard error.
+    cpu_seconds : float or None
+        User and system time of the program and its children (None when the
+        report is missing, e.g. when the sandbox itself was killed).
+    """
+    position = stderr.rfind(f"\n{_CPU_MARKER}\n")
+    if position < 0:
+        return stderr, None
+    lines = stderr[position:].strip().splitlines()
+    times = _TIMES.match(lines[2]) if len(lines) >= 3 else None
+    if times is None:
+        return stderr[:position], None
+    minutes_user, user, minutes_sys, system = times.groups()
+    cpu = 60 * int(minutes_user) + float(user) + 60 * int(minutes_sys) + float(system)
+    return stderr[:position], cpu
 
 
 def resource_limiter(cpu_sec: float, memory_mb: int) -> Callable[[], None]:
     """Return a function that sets the limits of a run in the child, before it executes.
 
-    CPU time (soft limit: ``SIGXCPU``; a hard limit five seconds later:
-    ``SIGKILL``), address space, the size of any written file, and no core
-    dumps.  The limits pass to every process the program starts.
+    CPU time (soft limit: ``SIGXCPU``, which LilyPond's garbage collector
+    uses for itself; a hard limit one second later: ``SIGKILL``), address
+    space, the size of any written file, and no core dumps.  The limits pass
+    to every process the program starts.
     """
     cpu = max(1, int(cpu_sec))
     memory = int(memory_mb) << 20
     file_size = MAX_FILE_MB << 20
 
     def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

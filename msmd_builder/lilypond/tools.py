@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -27,6 +28,7 @@ from msmd_builder.lilypond.sandbox import (
     resource_limiter,
     sandbox_command,
     signal_of_sandbox_status,
+    split_cpu_report,
 )
 
 __all__ = [
@@ -62,6 +64,8 @@ class ToolRun:
         True when the time limit was hit and the process group was killed.
     sandboxed : bool
         True when the program ran inside bubblewrap.
+    cpu_seconds : float
+        CPU time (user and system) of the program and everything it started.
     """
 
     returncode: int
@@ -70,6 +74,7 @@ class ToolRun:
     seconds: float
     timed_out: bool
     sandboxed: bool = False
+    cpu_seconds: float = 0.0
 
 
 def _binary(script: str) -> Path:
@@ -183,6 +188,9 @@ def run_tool(
             argv = sandbox_command(argv, view, cwd=str(cwd or os.getcwd()))
             sandboxed = True
     started = time.perf_counter()
+    # Runs of one process happen one at a time, so the growth of the reaped children's
+    # CPU time is this program's (for a sandboxed run, the sandbox reports it).
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         argv,
         cwd=cwd,
@@ -203,14 +211,20 @@ def run_tool(
         except ProcessLookupError:
             pass
         out, err = proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     returncode = proc.returncode
+    stderr = err.decode("utf-8", errors="replace")
     if sandboxed:
         returncode = signal_of_sandbox_status(returncode)
+        stderr, reported = split_cpu_report(stderr)
+        cpu_seconds = max(cpu_seconds, reported or 0.0)
     return ToolRun(
         returncode=returncode,
         stdout=out.decode("utf-8", errors="replace"),
-        stderr=err.decode("utf-8", errors="replace"),
+        stderr=stderr,
         seconds=time.perf_counter() - started,
         timed_out=timed_out,
         sandboxed=sandboxed,
+        cpu_seconds=round(cpu_seconds, 3),
     )

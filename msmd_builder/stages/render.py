@@ -206,6 +206,7 @@ def classify_log(
     timed_out: bool,
     timeout_sec: float,
     limits: SandboxSettings | None = None,
+    cpu_seconds: float = 0.0,
 ) -> PieceError:
     """Turn a failed LilyPond run into the matching :class:`PieceError`.
 
@@ -220,7 +221,9 @@ def classify_log(
     timeout_sec : float
         The limit, for the message.
     limits : SandboxSettings, optional
-        The run's CPU-time and memory limits, for the messages.
+        The run's CPU-time and memory limits.
+    cpu_seconds : float
+        CPU time the run used: a run killed at its CPU-time limit is a ``timeout``.
 
     Returns
     -------
@@ -245,7 +248,8 @@ def classify_log(
         return LilyPondTimeout(
             f"LilyPond ran past {timeout_sec:.0f} s and was killed", detail=detail
         )
-    if returncode == -signal.SIGXCPU:
+    cpu_limit_hit = limits is not None and cpu_seconds >= int(limits.cpu_sec)
+    if returncode == -signal.SIGXCPU or (returncode == -signal.SIGKILL and cpu_limit_hit):
         limit = f" of {limits.cpu_sec:.0f} s" if limits else ""
         return LilyPondTimeout(
             f"LilyPond ran past its CPU-time limit{limit} and was stopped", detail=detail
@@ -404,6 +408,7 @@ def run(
             timed_out=run_.timed_out,
             timeout_sec=settings.timeout_sec,
             limits=settings.sandbox,
+            cpu_seconds=run_.cpu_seconds,
         )
     # A missing include always loses music, whatever LilyPond managed to write; so does
     # an allocation that failed (Guile drops the expression that asked for it).
