@@ -16,7 +16,7 @@ OUT_DIR ?= dataset
 WORKERS ?= 2
 PYTEST_ARGS ?=
 
-APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
+APT_PACKAGES := libfluidsynth3 bubblewrap fluid-soundfont-gm timgm6mb-soundfont \
 	musescore-general-soundfont fluidr3mono-gm-soundfont
 # Only the tests need these: headless Chromium loads the HTML viewer and report.
 TEST_APT_PACKAGES := chromium
@@ -26,7 +26,8 @@ DATASET_ARGS ?=
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
-# System packages (FluidSynth and the soundfonts). Installs only what is missing.
+# System packages (FluidSynth, bubblewrap for the LilyPond sandbox, the soundfonts).
+# Installs only what is missing.
 $(STAMPS)/apt: PACKAGES = $(APT_PACKAGES)
 $(STAMPS)/apt-test: PACKAGES = $(TEST_APT_PACKAGES)
 $(STAMPS)/apt $(STAMPS)/apt-test:

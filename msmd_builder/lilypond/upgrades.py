@@ -66,12 +66,9 @@ _OPERATION_HEAD = re.compile(
 _PLAIN_VALUE = re.compile(r"-?[\w.]+|" + _STRING)
 
 
-def _scheme_end(text: str, start: int) -> int | None:
-    """End of the Scheme expression introduced by ``#`` at ``start``; None if unreadable."""
-    pos = start + 1
-    if text.startswith("#", pos):  # ##t, ##f
-        return pos + 2 if text[pos + 1 : pos + 2] in ("t", "f") else None
-    while pos < len(text) and text[pos] in "'`,":
+def _datum_end(text: str, pos: int) -> int | None:
+    """End of the Scheme datum starting at ``pos`` (atom, string or list); None if unreadable."""
+    while pos < len(text) and text[pos] in "'`,@":
         pos += 1
     if pos >= len(text):
         return None
@@ -79,7 +76,7 @@ def _scheme_end(text: str, start: int) -> int | None:
         match = re.compile(_STRING).match(text, pos)
         return match.end() if match else None
     if text[pos] != "(":
-        match = re.compile(r"[^\s(){}\"]+").match(text, pos)
+        match = re.compile(r"[^\s()\"]+").match(text, pos)
         return match.end() if match else None
     depth = 0
     index = pos
@@ -95,6 +92,9 @@ def _scheme_end(text: str, start: int) -> int | None:
             newline = text.find("\n", index)
             index = len(text) if newline < 0 else newline
             continue
+        if text.startswith("#\\", index):  # a character literal such as #\( or #\)
+            index += 3
+            continue
         if char == "(":
             depth += 1
         elif char == ")":
@@ -103,6 +103,13 @@ def _scheme_end(text: str, start: int) -> int | None:
                 return index + 1
         index += 1
     return None
+
+
+def _scheme_end(text: str, start: int) -> int | None:
+    """End of the Scheme expression introduced by ``#`` at ``start``; None if unreadable."""
+    if text.startswith("##", start):  # ##t, ##f
+        return start + 3 if text[start + 2 : start + 3] in ("t", "f") else None
+    return _datum_end(text, start + 1)
 
 
 def _operation_end(text: str, start: int) -> int | None:
@@ -138,6 +145,84 @@ def _brace_context_operations(text: str) -> tuple[str, int]:
     return "".join(out), count
 
 
+# --- the removed MarkEvent music type ---------------------------------------------------
+
+_MAKE_MARK = re.compile(r"\(\s*make-music\s+'MarkEvent(?![\w-])")
+
+
+def _property_pairs(text: str, start: int, stop: int) -> list[tuple[str, str]] | None:
+    """Read ``'key value ...`` between ``start`` and ``stop``; None if not all readable."""
+    pairs: list[tuple[str, str]] = []
+    space = re.compile(r"\s*")
+    pos = space.match(text, start).end()  # type: ignore[union-attr]
+    while pos < stop:
+        key_end = _datum_end(text, pos)
+        if key_end is None:
+            return None
+        value_start = space.match(text, key_end).end()  # type: ignore[union-attr]
+        value_end = _datum_end(text, value_start)
+        if value_end is None or value_end > stop:
+            return None
+        pairs.append((text[pos:key_end], text[value_start:value_end]))
+        pos = space.match(text, value_end).end()  # type: ignore[union-attr]
+    return pairs
+
+
+def _split_mark_event(text: str) -> tuple[str, int]:
+    """Rewrite ``(make-music 'MarkEvent 'label L ...)`` to today's two mark events."""
+    out: list[str] = []
+    last = count = 0
+    for match in _MAKE_MARK.finditer(text):
+        if match.start() < last:
+            continue
+        end = _datum_end(text, match.start())
+        if end is None:
+            continue
+        pairs = _property_pairs(text, match.end(), end - 1)
+        if pairs is None:
+            continue
+        label = next((value for key, value in pairs if key == "'label"), None)
+        others = " ".join(f"{key} {value}" for key, value in pairs if key != "'label")
+        others = f" {others}" if others else ""
+        if label is None:
+            replacement = f"(make-music 'RehearsalMarkEvent{others})"
+        else:
+            replacement = (
+                f"(let ((msmd-mark-label {label})) (make-music (if (markup? msmd-mark-label) "
+                f"'AdHocMarkEvent 'RehearsalMarkEvent){others} "
+                f"(if (markup? msmd-mark-label) 'text 'label) msmd-mark-label))"
+            )
+        out += [text[last : match.start()], replacement]
+        last = end
+        count += 1
+    out.append(text[last:])
+    return "".join(out), count
+
+
+# --- articulation types given as strings --------------------------------------------------
+
+_ARTICULATION_TYPE = re.compile(r"(\(\s*make-articulation\s+|'articulation-type\s+)(?=[^\s'\"])")
+_AS_SYMBOL = "(let ((msmd-type {})) (if (string? msmd-type) (string->symbol msmd-type) msmd-type))"
+
+
+def _symbol_articulation_types(text: str) -> tuple[str, int]:
+    """Make a computed articulation type a symbol where it may arrive as a string."""
+    out: list[str] = []
+    last = count = 0
+    for match in _ARTICULATION_TYPE.finditer(text):
+        if match.start() < last:
+            continue
+        end = _datum_end(text, match.end())
+        value = text[match.end() : end] if end is not None else ""
+        if not value or value.startswith("(let ((msmd-type "):
+            continue
+        out += [text[last : match.end()], _AS_SYMBOL.format(value)]
+        last = end  # type: ignore[assignment]
+        count += 1
+    out.append(text[last:])
+    return "".join(out), count
+
+
 RULES: tuple[SyntaxRule, ...] = (
     SyntaxRule(
         "context-property-argument",
@@ -155,6 +240,26 @@ RULES: tuple[SyntaxRule, ...] = (
         r"were post-events; today's post-events ``\cresc``, ``\dim``, ``\endcresc`` and "
         r"``\enddim`` print the same text dynamics.",
         _regex_rewrite(r"([-^_]\s*)\\deprecated(cresc|dim|endcresc|enddim)\b", r"\1\\\2"),
+    ),
+    SyntaxRule(
+        "mark-event-type",
+        r"``(make-music 'MarkEvent 'label L ...)``: LilyPond 2.23.6 split the mark event "
+        r"into ``RehearsalMarkEvent`` (a numbered mark, ``'label``) and ``AdHocMarkEvent`` "
+        r"(a mark with its own text, ``'text``), which is what ``\mark`` builds today.  The "
+        r"expression becomes the one ``\mark`` would build from the same label: an "
+        r"ad-hoc mark for a markup, a rehearsal mark for a number or no label; the other "
+        r"properties are kept.",
+        _split_mark_event,
+    ),
+    SyntaxRule(
+        "articulation-type-symbol",
+        r"``(make-music 'ArticulationEvent 'articulation-type type)`` and "
+        r"``(make-articulation type)`` with a type computed at run time (a function "
+        r"argument, a variable): LilyPond up to 2.22 took a string, 2.23.6 and later "
+        r"need a symbol and drop the articulation, or crash.  convert-ly "
+        r"rewrites literal strings only; here the computed value is converted with "
+        r"``string->symbol`` when it is a string, and kept when it is already a symbol.",
+        _symbol_articulation_types,
     ),
 )
 

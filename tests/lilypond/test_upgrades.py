@@ -80,3 +80,54 @@ def test_rules_leave_current_syntax_alone():
 \context Staff = "b" \with { \consists "Span_arpeggio_engraver" } { \deprecatedcresc c'1 }
 """
     assert upgrade_source(current) == (current, {})
+
+
+MARK_OLD = r"""markDown =
+#(define-music-function (text) (markup?)
+   (make-music 'MarkEvent
+     'direction DOWN
+     'label text))
+number = #(make-music 'MarkEvent 'label 3)
+{ c'1 \markDown \markup { \italic "Fine" } d'1 \number e'1 #(make-music 'MarkEvent) f'1 }
+"""
+
+
+def test_mark_event_type(tmp_path):
+    upgraded, counts = upgrade_source(MARK_OLD)
+    assert counts == {"mark-event-type": 3}
+    assert "'MarkEvent" not in upgraded
+    assert (
+        "(let ((msmd-mark-label text)) (make-music (if (markup? msmd-mark-label) "
+        "'AdHocMarkEvent 'RehearsalMarkEvent) 'direction DOWN "
+        "(if (markup? msmd-mark-label) 'text 'label) msmd-mark-label))"
+    ) in upgraded
+    assert "#(make-music 'RehearsalMarkEvent) f'1" in upgraded
+    assert any("MarkEvent" in line for line in lilypond_errors(tmp_path, MARK_OLD))
+    assert lilypond_errors(tmp_path, upgraded) == []
+    assert upgraded.endswith(
+        "{ c'1 \\markDown \\markup { \\italic \"Fine\" } d'1 \\number e'1 "
+        "#(make-music 'RehearsalMarkEvent) f'1 }\n"
+    )
+
+
+ARTICULATION_OLD = r"""withArticulation =
+#(define-music-function (type note) (string? ly:music?)
+   (ly:music-set-property! note 'articulations
+     (list (make-music 'ArticulationEvent 'articulation-type type)))
+   note)
+marcato = #(make-articulation (string-append "marc" "ato"))
+{ \withArticulation "accent" c'4 d'4 \marcato e'2 }
+"""
+
+
+def test_articulation_type_symbol(tmp_path):
+    upgraded, counts = upgrade_source(ARTICULATION_OLD)
+    assert counts == {"articulation-type-symbol": 2}
+    assert (
+        "'articulation-type (let ((msmd-type type)) "
+        "(if (string? msmd-type) (string->symbol msmd-type) msmd-type))"
+    ) in upgraded
+    assert upgrade_source(upgraded) == (upgraded, {})  # applied once only
+    assert any("must be a symbol" in line for line in lilypond_errors(tmp_path, ARTICULATION_OLD))
+    assert lilypond_errors(tmp_path, upgraded) == []
+    assert upgraded.endswith("{ \\withArticulation \"accent\" c'4 d'4 \\marcato e'2 }\n")

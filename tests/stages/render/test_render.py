@@ -203,3 +203,15 @@ def test_pages_are_counted_from_one_whatever_the_printed_page_number(make_piece,
     result = build(root, main, tmp_path / "work")
     heads = read_table(Path(result.render_dir) / "firstpage.msmd-noteheads.tsv", "noteheads")
     assert [row["page"] for row in heads] == ["1", "2"]
+
+
+def test_music_variables_named_like_lilypond_axes_do_not_break_the_hooks(make_piece, tmp_path):
+    # Chopin Op. 10 No. 1 defines a music variable Y; the hooks must use LilyPond's own X/Y.
+    root, main = make_piece(
+        "axes", HEADER + "X = { c'2 }\nY = { d'2~ }\nRIGHT = { d'2 }\n{ \\X \\Y \\RIGHT }"
+    )
+    result = build(root, main, tmp_path / "work")
+    assert result.status == "ok"
+    heads = read_table(Path(result.render_dir) / "axes.msmd-noteheads.tsv", "noteheads")
+    assert [row["tied"] for row in heads] == ["0", "0", "1"]
+    assert all(row["x0_pt"] != "nan" for row in heads)
