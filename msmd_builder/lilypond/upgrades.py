@@ -125,8 +125,48 @@ def _operation_end(text: str, start: int) -> int | None:
     pos = equals.end()
     if text.startswith("#", pos):
         return _scheme_end(text, pos)
+    if re.compile(r"\\markup(?![A-Za-z])").match(text, pos):
+        return _markup_end(text, pos + len("\\markup"))
     value = _PLAIN_VALUE.match(text, pos)
     return value.end() if value else None
+
+
+def _markup_end(text: str, pos: int) -> int | None:
+    r"""End of the markup after ``\markup`` at ``pos``: commands, then a braced group or a word."""
+    space = re.compile(r"\s*")
+    command = re.compile(r"\\[A-Za-z][\w-]*")
+    while True:
+        pos = space.match(text, pos).end()  # type: ignore[union-attr]
+        if text.startswith("{", pos):
+            return _brace_end(text, pos)
+        if text.startswith('"', pos):
+            string = re.compile(_STRING).match(text, pos)
+            return string.end() if string else None
+        if text.startswith("#", pos):  # a Scheme argument of a command
+            end = _scheme_end(text, pos)
+            if end is None:
+                return None
+            pos = end
+            continue
+        match = command.match(text, pos)
+        if match is None:
+            word = re.compile(r"[^\s{}\\\"#]+").match(text, pos)
+            return word.end() if word else None
+        pos = match.end()
+
+
+def _brace_end(text: str, pos: int) -> int | None:
+    """End of the ``{ ... }`` group opening at ``pos`` (strings respected); None if unclosed."""
+    depth = 0
+    token = re.compile(_STRING + r"|[{}]")
+    for match in token.finditer(text, pos):
+        if match.group(0) == "{":
+            depth += 1
+        elif match.group(0) == "}":
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return None
 
 
 def _brace_context_operations(text: str) -> tuple[str, int]:
@@ -223,6 +263,66 @@ def _symbol_articulation_types(text: str) -> tuple[str, int]:
     return "".join(out), count
 
 
+# --- ly:make-moment with a zero grace part ------------------------------------------------
+
+_INTEGER = r"-?\d+"
+_MAKE_MOMENT_ZERO_GRACE = re.compile(
+    r"\(ly:make-moment\s+(" + _INTEGER + r")\s+(" + _INTEGER + r")\s+0\s+" + _INTEGER + r"\s*\)"
+)
+
+
+def _moment_without_grace(match: re.Match[str]) -> str:
+    numerator, denominator = match.group(1), match.group(2)
+    if int(denominator) == 0:
+        return match.group(0)
+    return f"(ly:make-moment {numerator}/{denominator})"
+
+
+# --- markup commands used before they are defined ----------------------------------------
+
+_MARKUP_DEFINITION = re.compile(
+    r"\(define-markup-command\s+\(([A-Za-z][\w-]*)\s+\S+\s+\S+((?:\s+[^\s()]+)*)\s*\)\s*"
+    r"\(([^()]*)\)"
+)
+_MARKUP_CALL = re.compile(r"\(markup\s+#:([A-Za-z][\w-]*)(?=[\s)])")
+
+
+def _early_markup_calls(text: str) -> tuple[str, int]:
+    """Call markup commands by function where the ``markup`` macro meets them too early."""
+    arity: dict[str, tuple[int, int]] = {}  # name -> (arity, position of the definition)
+    for definition in _MARKUP_DEFINITION.finditer(text):
+        names = definition.group(2).split()
+        predicates = definition.group(3).split()
+        if len(names) == len(predicates):
+            arity.setdefault(definition.group(1), (len(names), definition.start()))
+    out: list[str] = []
+    last = count = 0
+    for call in _MARKUP_CALL.finditer(text):
+        name = call.group(1)
+        if name not in arity or call.start() > arity[name][1] or call.start() < last:
+            continue
+        end = _datum_end(text, call.start())
+        if end is None:
+            continue
+        arguments: list[str] = []
+        pos = call.end()
+        space = re.compile(r"\s*")
+        pos = space.match(text, pos).end()  # type: ignore[union-attr]
+        while pos < end - 1:
+            argument_end = _datum_end(text, pos)
+            if argument_end is None or text.startswith("#:", pos):
+                break
+            arguments.append(text[pos:argument_end])
+            pos = space.match(text, argument_end).end()  # type: ignore[union-attr]
+        if pos < end - 1 or len(arguments) != arity[name][0]:
+            continue
+        out += [text[last : call.start()], f"(make-{name}-markup {' '.join(arguments)})"]
+        last = end
+        count += 1
+    out.append(text[last:])
+    return "".join(out), count
+
+
 RULES: tuple[SyntaxRule, ...] = (
     SyntaxRule(
         "context-property-argument",
@@ -260,6 +360,26 @@ RULES: tuple[SyntaxRule, ...] = (
         r"rewrites literal strings only; here the computed value is converted with "
         r"``string->symbol`` when it is a string, and kept when it is already a symbol.",
         _symbol_articulation_types,
+    ),
+    SyntaxRule(
+        "make-moment-zero-grace",
+        r"``(ly:make-moment 56 4 0 0)``: the old four-number form (main numerator and "
+        r"denominator, grace numerator and denominator).  With a zero grace numerator "
+        r"LilyPond 2.25 divides 0 by the grace denominator and stops with a numerical "
+        r"overflow when that is 0.  The moment is written ``(ly:make-moment 56/4)``: the "
+        r"same main part and no grace part.",
+        _regex_rewrite(_MAKE_MOMENT_ZERO_GRACE.pattern, _moment_without_grace),
+    ),
+    SyntaxRule(
+        "markup-command-before-definition",
+        r"``(markup #:chapter-title x)`` in a function written before "
+        r"``(define-markup-command (chapter-title layout props title) ...)`` in the same "
+        r"file: the Guile 1.8 of old LilyPond expanded the ``markup`` macro when the "
+        r"function ran, Guile 2 and later expand it when the function is read, before "
+        r"the command exists (LilyPond: Not a markup command).  Such a call with exactly the "
+        r"command's arguments becomes what the macro expands it to, "
+        r"``(make-chapter-title-markup x)``, found when the function runs.",
+        _early_markup_calls,
     ),
 )
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msmd_builder.core.cache import StageCache, sha256_file
+from msmd_builder.core.cache import StageCache, sha256_file, stable_key
 from msmd_builder.core.errors import (
     ConfigError,
     ConvertLyError,
@@ -92,6 +92,10 @@ class NormalizedPiece:
         Graphics copied byte for byte (``\epsfile``), relative to ``source_dir``.
     rewrites : dict
         Syntax rule name -> the files it rewrote (relative to ``source_dir``).
+    content_key : str
+        Hash of the normalized files themselves (names and content): what the
+        render stage keys on, so a change of the inputs, of convert-ly or of a
+        syntax rule re-renders only the pieces whose upgraded sources changed.
     """
 
     piece_id: str
@@ -105,6 +109,7 @@ class NormalizedPiece:
     cache_key: str = ""
     assets: tuple[str, ...] = field(default_factory=tuple)
     rewrites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    content_key: str = ""
 
     @property
     def main_path(self) -> Path:
@@ -125,6 +130,7 @@ class NormalizedPiece:
             "cache_key": self.cache_key,
             "assets": list(self.assets),
             "rewrites": {rule: list(names) for rule, names in self.rewrites.items()},
+            "content_key": self.content_key,
         }
 
     @classmethod
@@ -142,6 +148,7 @@ class NormalizedPiece:
             cache_key=data["cache_key"],
             assets=tuple(data.get("assets", ())),
             rewrites={rule: tuple(names) for rule, names in data.get("rewrites", {}).items()},
+            content_key=data.get("content_key", ""),
         )
 
     def report_details(self) -> dict[str, Any]:
@@ -337,6 +344,9 @@ def run(
         cache_key=cache.key,
         assets=tuple(sorted(found.assets)),
         rewrites=rewrites,
+        content_key=stable_key(
+            {name: sha256_file(source_dir / name) for name in [*files, *found.assets]}
+        ),
     )
     cache.store(result.to_dict())
     return result

@@ -364,7 +364,7 @@ def run(
         {
             "stage": "render",
             "stage_version": STAGE_VERSION,
-            "sources": piece.cache_key,
+            "sources": piece.content_key or piece.cache_key,
             "patches": {p.name: sha256_file(p) for p in sorted(patches.glob("*.ily"))},
             "lilypond": lilypond_version(),
             "timeout_sec": settings.timeout_sec,

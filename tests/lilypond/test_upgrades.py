@@ -39,6 +39,8 @@ CONTEXT_OLD = r"""music = \relative c'' {
   \context Voice = "x" \set Staff.midiMinimumVolume = #-.5
   \new Voice \once \override Voice.Rest.extra-offset = #'(-1.7 . (-.6)) e1
   \context Voice = links \revert Stem.direction f1
+  \new Voice = "u" \set Staff.instrumentName = \markup \column { "The notes" \line { "x" } }
+  g1
 }
 \score { \new Staff \music }
 """
@@ -46,13 +48,17 @@ CONTEXT_OLD = r"""music = \relative c'' {
 
 def test_context_property_argument(tmp_path):
     upgraded, counts = upgrade_source(CONTEXT_OLD)
-    assert counts == {"context-property-argument": 4}
+    assert counts == {"context-property-argument": 5}
     assert '\\new Voice = "rechts"\n  { \\override Fingering.staff-padding = #\'() }' in upgraded
     assert '\\context Voice = "x" { \\set Staff.midiMinimumVolume = #-.5 }' in upgraded
     assert "\\new Voice { \\once \\override Voice.Rest.extra-offset = #'(-1.7 . (-.6)) } e1" in (
         upgraded
     )
     assert "\\context Voice = links { \\revert Stem.direction } f1" in upgraded
+    assert (
+        '\\new Voice = "u" { \\set Staff.instrumentName = '
+        '\\markup \\column { "The notes" \\line { "x" } } }\n  g1'
+    ) in upgraded
     assert lilypond_errors(tmp_path, CONTEXT_OLD)  # rejected as written
     assert lilypond_errors(tmp_path, upgraded) == []
     # Syntax only: the notes are the same text.
@@ -60,7 +66,7 @@ def test_context_property_argument(tmp_path):
 
 
 def test_context_property_argument_leaves_unreadable_values_alone():
-    text = '\\new Voice = "a" \\override TextScript.stencil = \\markup { x }\n'
+    text = '\\new Voice = "a" \\override TextScript.stencil = \\myStencil\n'
     assert upgrade_source(text) == (text, {})
 
 
@@ -131,3 +137,37 @@ def test_articulation_type_symbol(tmp_path):
     assert any("must be a symbol" in line for line in lilypond_errors(tmp_path, ARTICULATION_OLD))
     assert lilypond_errors(tmp_path, upgraded) == []
     assert upgraded.endswith("{ \\withArticulation \"accent\" c'4 d'4 \\marcato e'2 }\n")
+
+
+MOMENT_OLD = r"""{ \set Score.tempoWholesPerMinute = #(ly:make-moment 56 4 0 0) c'1
+  \set Score.tempoWholesPerMinute = #(ly:make-moment 108 4 0 1) d'1 }
+"""
+
+
+def test_make_moment_zero_grace(tmp_path):
+    upgraded, counts = upgrade_source(MOMENT_OLD)
+    assert counts == {"make-moment-zero-grace": 2}
+    assert "#(ly:make-moment 56/4) c'1" in upgraded
+    assert "#(ly:make-moment 108/4) d'1" in upgraded
+    assert any("Guile signaled" in line for line in lilypond_errors(tmp_path, MOMENT_OLD))
+    assert lilypond_errors(tmp_path, upgraded) == []
+
+
+MARKUP_OLD = r"""chapter =
+#(define-music-function (title) (string?)
+   (make-music 'TextScriptEvent 'text (markup #:chapter-title (string-upcase title))))
+
+#(define-markup-command (chapter-title layout props title) (markup?)
+   (interpret-markup layout props (markup #:bold title)))
+
+{ c'1 -\chapter "one" d'1 }
+"""
+
+
+def test_markup_command_before_definition(tmp_path):
+    upgraded, counts = upgrade_source(MARKUP_OLD)
+    assert counts == {"markup-command-before-definition": 1}
+    assert "'text (make-chapter-title-markup (string-upcase title))" in upgraded
+    assert "(markup #:bold title)" in upgraded  # defined long before: left as it is
+    assert any("Not a markup command" in line for line in lilypond_errors(tmp_path, MARKUP_OLD))
+    assert lilypond_errors(tmp_path, upgraded) == []
