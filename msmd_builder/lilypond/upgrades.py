@@ -326,10 +326,10 @@ def _early_markup_calls(text: str) -> tuple[str, int]:
 RULES: tuple[SyntaxRule, ...] = (
     SyntaxRule(
         "context-property-argument",
-        r"``\new Voice = \"x\" \override ...`` (also ``\set``, ``\revert``, ``\unset`` and "
+        r'``\new Voice = "x" \override ...`` (also ``\set``, ``\revert``, ``\unset`` and '
         r"``\context``): LilyPond up to 2.16 took the one property operation as the "
         r"context's music; 2.18 and later reject it.  The operation is wrapped in braces, "
-        r"``\new Voice = \"x\" { \override ... }``, which is what the old parser built.",
+        r'``\new Voice = "x" { \override ... }``, which is what the old parser built.',
         _brace_context_operations,
     ),
     SyntaxRule(
