@@ -146,10 +146,26 @@ def test_bad_input_is_classified(make_piece, tmp_path, name, body, error, needle
         build(root, main, tmp_path / "work")
 
 
-def test_hang_is_killed_at_the_time_limit(make_piece, tmp_path):
+def processes_running(needle: str) -> list[str]:
+    """Command lines of this machine's processes that mention ``needle``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.parametrize("sandbox", ["on", "off"])
+def test_hang_is_killed_at_the_time_limit(make_piece, tmp_path, sandbox):
     root, main = make_piece("hang", HEADER + r"#(let loop () (loop)) { c'1 }")
-    with pytest.raises(LilyPondTimeout):
-        build(root, main, tmp_path / "work", timeout_sec=3)
+    with pytest.raises(LilyPondTimeout, match="ran past 3 s and was killed"):
+        build(root, main, tmp_path / "work", timeout_sec=3, sandbox=sandbox)
+    # Nothing of the run outlives it: LilyPond, the sandbox and its shell are gone.
+    assert processes_running(str(tmp_path / "work")) == []
 
 
 def test_non_utf8_source(make_piece, tmp_path):
