@@ -323,6 +323,25 @@ def _early_markup_calls(text: str) -> tuple[str, int]:
     return "".join(out), count
 
 
+# --- a Scheme number run into the music that follows -------------------------------------
+
+_NUMBER_RUN_ON = re.compile(_STRING + r"|%\{.*?%\}|%[^\n]*|(#-?\d+(?:\.\d+)?)(?=[<{\\])", re.DOTALL)
+
+
+def _separate_scheme_numbers(text: str) -> tuple[str, int]:
+    r"""Put a space between ``#1`` and the ``<``, ``{`` or ``\`` it runs into (not in strings)."""
+    count = 0
+
+    def separate(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group(1) is None:
+            return match.group(0)  # a string or a comment: left as it is
+        count += 1
+        return match.group(1) + " "
+
+    return _NUMBER_RUN_ON.sub(separate, text), count
+
+
 RULES: tuple[SyntaxRule, ...] = (
     SyntaxRule(
         "context-property-argument",
@@ -380,6 +399,15 @@ RULES: tuple[SyntaxRule, ...] = (
         r"command's arguments becomes what the macro expands it to, "
         r"``(make-chapter-title-markup x)``, found when the function runs.",
         _early_markup_calls,
+    ),
+    SyntaxRule(
+        "scheme-number-delimiter",
+        r"``\ottava #1<c e>4``: convert-ly turns ``#(set-octavation 1)<c e>4`` into "
+        r"``\ottava #1<c e>4`` without a space, and the Guile of LilyPond 2.25 reads "
+        r"``1<c`` as one symbol.  A space after a Scheme number that runs into ``<``, "
+        r"``{`` or a backslash command restores the token boundary the source had; "
+        r"strings and comments are left alone.",
+        _separate_scheme_numbers,
     ),
 )
 

@@ -171,3 +171,20 @@ def test_markup_command_before_definition(tmp_path):
     assert "(markup #:bold title)" in upgraded  # defined long before: left as it is
     assert any("Not a markup command" in line for line in lilypond_errors(tmp_path, MARKUP_OLD))
     assert lilypond_errors(tmp_path, upgraded) == []
+
+
+NUMBER_OLD = r"""\header { copyright = "CPDL #16135</a>" } % see #12<b>
+{ c''4 \ottava #1<c'' e''>4 \ottava #1\tuplet 3/2 { c''8 d'' e'' } \ottava #0 c'2 }
+"""
+
+
+def test_scheme_number_delimiter(tmp_path):
+    upgraded, counts = upgrade_source(NUMBER_OLD)
+    assert counts == {"scheme-number-delimiter": 2}
+    assert "\\ottava #1 <c'' e''>4 \\ottava #1 \\tuplet 3/2" in upgraded
+    assert upgraded.startswith('\\header { copyright = "CPDL #16135</a>" } % see #12<b>\n')
+    assert any(
+        "Unbound variable" in line or "error" in line
+        for line in lilypond_errors(tmp_path, NUMBER_OLD)
+    )
+    assert lilypond_errors(tmp_path, upgraded) == []
