@@ -8,6 +8,9 @@
 %%                    systems-per-page, page-count): LilyPond breaks lines and
 %%                    pages itself, as its spacing needs.
 %%   smaller-staff    the same, and every staff size is 80 % of the piece's own.
+%%   breaks-between-bar-lines
+%%                    as lilypond-breaks, and a line may also break where there
+%%                    is no bar line (a cadenza written without bar lines).
 %% Notes, durations and everything the MIDI plays are untouched; only where
 %% systems and pages end changes, and with smaller-staff the size of print.
 
@@ -85,5 +88,11 @@ music's structure stays as it is."
        (module-set! lily 'layout-set-staff-size
                     (lambda (size) (in-layout (* msmd-relayout-staff-factor size))))
        ((module-ref lily 'set-global-staff-size) 20)))
+
+%% A line may break between bar lines: a long passage without any (cadenzaOn)
+%% otherwise runs off the page whatever the staff size.
+#(if (eq? msmd-relayout-mode 'breaks-between-bar-lines)
+     (ly:parser-include-string
+      "\\layout { \\context { \\Score forbidBreakBetweenBarLines = ##f } }"))
 
 #(ly:message "msmd: re-layout ~a" msmd-relayout-mode)

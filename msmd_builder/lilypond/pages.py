@@ -39,8 +39,10 @@ __all__ = [
 #: Re-layouts tried in turn, each a setting of ``msmd-relayout.ily`` (docs/rendering.md):
 #: ``lilypond-breaks`` drops the source's line-break commands and fixed system
 #: counts so LilyPond breaks lines itself; ``smaller-staff`` does that and
-#: also sets the staff size to 80 % of the piece's own.
-RELAYOUTS: tuple[str, ...] = ("lilypond-breaks", "smaller-staff")
+#: also sets the staff size to 80 % of the piece's own; ``breaks-between-bar-lines``
+#: is ``lilypond-breaks`` with line breaks allowed where there is no bar line
+#: (a cadenza written without any).
+RELAYOUTS: tuple[str, ...] = ("lilypond-breaks", "smaller-staff", "breaks-between-bar-lines")
 #: How far (points) a box may reach past the page's edge before it counts as off the page;
 #: LilyPond's extents include a hair of ink outside the glyphs.
 EDGE_TOLERANCE_PT = 0.5

@@ -167,16 +167,21 @@ def test_music_past_the_page_edge_is_relaid_out_or_fails_verification(tmp_path):
     root = tmp_path / "mutopia"
     bars = " ".join(["c'16 d' e' f' g' a' b' c''"] * 30)
     forced = piece(root, "forced", f"{{ \\time 2/4 \\autoLineBreaksOff {bars} }}")
-    notes = " ".join(["c'16 d' e' f' g' a' b' c''"] * 40)
-    unbreakable = piece(root, "cadenza", f"{{ \\cadenzaOn {notes} }}")
-    outcomes = build(root, tmp_path / "work", [forced, unbreakable])
-    relaid = outcomes[forced.piece_id]
-    assert relaid.status == "ok"
-    assert relaid.details["relayout"] == "lilypond-breaks"
-    failed = outcomes[unbreakable.piece_id]
+    cadenza = piece(root, "cadenza", f"{{ \\cadenzaOn {bars} {bars} }}")
+    # A notehead pushed past the right edge: no re-layout brings it back.
+    pushed = piece(
+        root, "pushed", "{ c'4 d' e' \\once \\override NoteHead.X-offset = #150 f' }"
+    )
+    outcomes = build(root, tmp_path / "work", [forced, cadenza, pushed])
+    assert outcomes[forced.piece_id].status == "ok"
+    assert outcomes[forced.piece_id].details["relayout"] == "lilypond-breaks"
+    assert outcomes[cadenza.piece_id].status == "ok"
+    assert outcomes[cadenza.piece_id].details["relayout"] == "breaks-between-bar-lines"
+    failed = outcomes[pushed.piece_id]
     assert (failed.status, failed.stage, failed.error_class) == ("failed", "score", "verification")
-    assert "after re-layout 'smaller-staff'" in failed.message
-    assert "page 1 system 1 reaches" in failed.message
+    assert "after re-layout 'breaks-between-bar-lines'" in failed.message
+    assert "page 1 system 2 reaches" in failed.message
+    assert "(1 noteheads outside the page)" in failed.message
 
 
 @pytest.fixture
