@@ -384,18 +384,9 @@ def run(
         previous.raise_error()
         return previous
 
-    layout = ""
-    for layout in ("", *RELAYOUTS):
-        run_, log = _run_lilypond(piece, settings, piece_dir, layout)
-        pdfs = sorted((p.name for p in render_dir.glob("*.pdf")), key=_natural_key)
-        midis = sorted(
-            (p.name for p in render_dir.iterdir() if p.suffix in (".midi", ".mid")),
-            key=_natural_key,
-        )
-        produced = bool(pdfs) and bool(midis) and not run_.timed_out and run_.returncode >= 0
-        # Music drawn past the page's edge: lay the piece out again, LilyPond's way.
-        if not produced or not off_page(render_dir, pdfs):
-            break
+    rendering = _render_on_the_page(piece, settings, piece_dir)
+    run_, log, layout = rendering.run, rendering.log, rendering.layout
+    pdfs, midis, produced = rendering.pdfs, rendering.midis, rendering.produced
     lines = log.splitlines()
     errors = [line.strip() for line in lines if _ERROR_LINE.search(line)]
     warnings = [line.strip() for line in lines if _WARNING_LINE.search(line)]
@@ -439,6 +430,57 @@ def run(
     if failure is not None:
         raise failure
     return result
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    """One LilyPond run of a piece and what it left in ``render/``."""
+
+    run: ToolRun
+    log: str
+    layout: str
+    pdfs: list[str]
+    midis: list[str]
+
+    @property
+    def produced(self) -> bool:
+        """True when a PDF and a MIDI were written by a run that ended by itself."""
+        return (
+            bool(self.pdfs and self.midis) and not self.run.timed_out and self.run.returncode >= 0
+        )
+
+
+def _render_once(
+    piece: NormalizedPiece, settings: RenderSettings, piece_dir: PieceDir, layout: str
+) -> _Rendering:
+    run_, log = _run_lilypond(piece, settings, piece_dir, layout)
+    render_dir = piece_dir.render
+    pdfs = sorted((p.name for p in render_dir.glob("*.pdf")), key=_natural_key)
+    midis = sorted(
+        (p.name for p in render_dir.iterdir() if p.suffix in (".midi", ".mid")),
+        key=_natural_key,
+    )
+    return _Rendering(run_, log, layout, pdfs, midis)
+
+
+def _render_on_the_page(
+    piece: NormalizedPiece, settings: RenderSettings, piece_dir: PieceDir
+) -> _Rendering:
+    """Render the piece; while its music runs past a page's edge, with the next re-layout.
+
+    A re-layout that makes LilyPond fail ends the search: the piece is rendered
+    again with the last layout that produced output, and the score stage
+    reports what is still off the page.
+    """
+    rendering = _render_once(piece, settings, piece_dir, "")
+    for layout in RELAYOUTS:
+        if not rendering.produced or not off_page(piece_dir.render, rendering.pdfs):
+            return rendering
+        previous = rendering.layout
+        rendering = _render_once(piece, settings, piece_dir, layout)
+        if not rendering.produced:
+            return _render_once(piece, settings, piece_dir, previous)
+    return rendering
 
 
 def _run_lilypond(
