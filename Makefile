@@ -23,7 +23,7 @@ PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist l
 # `make mutation MUTANTS='msmd_builder.core.units.*'` runs only those mutants.
 MUTANTS ?=
 
-APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
+APT_PACKAGES := libfluidsynth3 bubblewrap fluid-soundfont-gm timgm6mb-soundfont \
 	musescore-general-soundfont fluidr3mono-gm-soundfont
 # Only the tests need these: headless Chromium loads the HTML viewer and report.
 TEST_APT_PACKAGES := chromium
@@ -34,7 +34,8 @@ DATASET_ARGS ?=
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
-# System packages (FluidSynth and the soundfonts). Installs only what is missing.
+# System packages (FluidSynth, bubblewrap for the LilyPond sandbox, the soundfonts).
+# Installs only what is missing.
 $(STAMPS)/apt: PACKAGES = $(APT_PACKAGES)
 $(STAMPS)/apt-test: PACKAGES = $(TEST_APT_PACKAGES)
 $(STAMPS)/apt $(STAMPS)/apt-test:

@@ -37,6 +37,12 @@
 
 #(define msmd-tables-version 4)
 
+%% LilyPond's axis and direction constants, taken from its own module: a piece
+%% may define music variables named X, Y or RIGHT (Chopin Op. 10 No. 1 has Y).
+#(define msmd-X (@ (lily) X))
+#(define msmd-Y (@ (lily) Y))
+#(define msmd-RIGHT (@ (lily) RIGHT))
+
 #(define (msmd-table-header port table columns)
    "Write the format line of TABLE and its header row COLUMNS (a list of strings) to PORT."
    (format port "#msmd-builder/~a\t~a\n~a\n" table msmd-tables-version
@@ -535,10 +541,10 @@ body it returns to and the moment END it does so."
           (let* ((info (hashq-ref systems sys))
                  (ox (caddr info)) (oy (cadddr info))
                  (pieces (sort (hashq-ref staves-of sys '())
-                               (lambda (a b) (> (interval-center (ly:grob-extent a sys Y))
-                                                (interval-center (ly:grob-extent b sys Y))))))
-                 (xs (map (lambda (p) (ly:grob-extent p sys X)) pieces))
-                 (ys (map (lambda (p) (ly:grob-extent p sys Y)) pieces)))
+                               (lambda (a b) (> (interval-center (ly:grob-extent a sys msmd-Y))
+                                                (interval-center (ly:grob-extent b sys msmd-Y))))))
+                 (xs (map (lambda (p) (ly:grob-extent p sys msmd-X)) pieces))
+                 (ys (map (lambda (p) (ly:grob-extent p sys msmd-Y)) pieces)))
             (hashq-set! staves-of sys pieces)
             (if (pair? pieces)
                 (format systems-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
@@ -554,7 +560,7 @@ body it returns to and the moment END it does so."
        ;; Tie continuations: the right-hand head of every tie.
        (for-each
         (lambda (tie)
-          (let ((right (ly:spanner-bound tie RIGHT)))
+          (let ((right (ly:spanner-bound tie msmd-RIGHT)))
             (if (ly:grob? right) (hashq-set! tied-heads right #t))))
         msmd-pending-ties)
        ;; Noteheads.
@@ -584,8 +590,8 @@ body it returns to and the moment END it does so."
                  (visible (and info (ly:stencil? stencil)
                                (not (ly:stencil-empty? stencil))
                                (not (eq? #t (ly:grob-property grob 'transparent #f)))))
-                 (xe (and info (ly:grob-extent grob sys X)))
-                 (ye (and info (ly:grob-extent grob sys Y))))
+                 (xe (and info (ly:grob-extent grob sys msmd-X)))
+                 (ye (and info (ly:grob-extent grob sys msmd-Y))))
             (format heads-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
                     score (msmd-event-id event)
                     (if info (cadr info) -1) (if info (car info) -1) staff-index

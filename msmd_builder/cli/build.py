@@ -28,6 +28,7 @@ from msmd_builder.cli.options import (
     TIMEOUT_OPTION,
     WORK_DIR_OPTION,
     WORKERS_OPTION,
+    confinement_options,
 )
 from msmd_builder.core.workdir import WorkDir
 
@@ -86,6 +87,7 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 )
 @REPEATS_OPTION
 @STRICT_REPEATS_OPTION
+@confinement_options
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -98,6 +100,9 @@ def corpus_render(
     seed: int,
     repeats: str,
     strict_repeats: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Normalize, render, lay out and align the indexed pieces.
 
@@ -123,6 +128,9 @@ def corpus_render(
         seed=seed,
         repeats=repeats,
         repeats_fallback=not strict_repeats,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)
@@ -150,8 +158,16 @@ def corpus_render(
 )
 @TIMEOUT_OPTION
 @FORCE_OPTION
+@confinement_options
 def piece_command(
-    piece_id: str, work_dir: Path, mutopia_root: Path | None, timeout_sec: float, force: bool
+    piece_id: str,
+    work_dir: Path,
+    mutopia_root: Path | None,
+    timeout_sec: float,
+    force: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Build one piece (PIECE_ID as in the index, e.g. BachJS__BWV846__wtk1-prelude1).
 
@@ -169,7 +185,15 @@ def piece_command(
     entry = find_piece(index_entries(wd), piece_id)
     if entry is None:
         raise click.BadParameter(f"{piece_id!r} is not in {wd.index}", param_hint="PIECE_ID")
-    settings = build_settings(work_dir, corpus_root(wd), timeout_sec=timeout_sec, force=force)
+    settings = build_settings(
+        work_dir,
+        corpus_root(wd),
+        timeout_sec=timeout_sec,
+        force=force,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
+    )
     preflight(settings)
     outcome = process_piece(entry, settings)
     click.echo(json.dumps(asdict(outcome), indent=2))
@@ -298,6 +322,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 @STRICT_REPEATS_OPTION
 @TIMEOUT_OPTION
 @FORCE_OPTION
+@confinement_options
 def dataset_command(
     mutopia_root: Path | None,
     work_dir: Path,
@@ -320,6 +345,9 @@ def dataset_command(
     strict_repeats: bool,
     timeout_sec: float,
     force: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Build the dataset: every stage of every solo keyboard piece, then splits and shards.
 
@@ -360,6 +388,9 @@ def dataset_command(
         verify_onsets=verify_onsets,
         repeats=repeats,
         repeats_fallback=not strict_repeats,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
     )
     options = DatasetOptions(
         out_dir=str(out.resolve()),

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from msmd_builder.lilypond.sandbox import DEFAULT_CPU_SEC, DEFAULT_MEMORY_MB, SANDBOX_MODES
 from msmd_builder.stages.render import DEFAULT_TIMEOUT_SEC
 from msmd_builder.train import PRECISIONS  # constants only, no torch
 
 __all__ = [
     "WORK_DIR_OPTION",
     "TIMEOUT_OPTION",
+    "confinement_options",
     "FORCE_OPTION",
     "STRICT_REPEATS_OPTION",
     "REPEATS_OPTION",
@@ -42,6 +44,40 @@ TIMEOUT_OPTION = click.option(
     show_default=True,
     help="Per-piece LilyPond time limit, seconds; a hang past it is killed and reported.",
 )
+
+
+def confinement_options(command):  # noqa: ANN001, ANN201 - click decorator
+    """Add ``--sandbox``, ``--cpu-limit`` and ``--memory-limit`` to a command that renders."""
+    options = (
+        click.option(
+            "--sandbox",
+            type=click.Choice(SANDBOX_MODES),
+            default="auto",
+            show_default=True,
+            help="Run LilyPond and convert-ly inside bubblewrap (read-only sources, one "
+            "scratch folder, no network). auto: where it works, else a warning in the "
+            "report; on: stop at start without it; off: never (sources you trust).",
+        ),
+        click.option(
+            "--cpu-limit",
+            "cpu_sec",
+            type=click.FloatRange(min=1),
+            default=DEFAULT_CPU_SEC,
+            show_default=True,
+            help="Per-piece CPU-time limit of LilyPond, seconds (class timeout when hit).",
+        ),
+        click.option(
+            "--memory-limit",
+            "memory_mb",
+            type=click.IntRange(min=64),
+            default=DEFAULT_MEMORY_MB,
+            show_default=True,
+            help="Per-piece address-space limit of LilyPond, MiB (class memory when hit).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 FORCE_OPTION = click.option(

@@ -16,11 +16,13 @@ __all__ = [
     "PieceError",
     "SourceEncodingError",
     "MissingIncludeError",
+    "UnsafeIncludeError",
     "ConvertLyError",
     "LilyPondSyntaxError",
     "SchemeError",
     "LilyPondCrash",
     "LilyPondTimeout",
+    "LilyPondMemoryError",
     "NoOutputError",
     "LilyPondError",
     "NothingToAlignError",
@@ -87,6 +89,18 @@ class MissingIncludeError(PieceError):
     error_class = "missing-include"
 
 
+class UnsafeIncludeError(PieceError):
+    r"""A reference (``\include``, an ``\epsfile`` graphic) leaves the piece's folder tree.
+
+    The piece's folder tree is its Mutopia opus folder (``ftp/<Composer>/<Opus>/``);
+    a path that resolves outside it, by an absolute name, ``../`` or a symbolic
+    link, is never read: a source we did not write must not pull other files of
+    the machine into the build.
+    """
+
+    error_class = "unsafe-include"
+
+
 class ConvertLyError(PieceError):
     """``convert-ly`` crashed or refused to upgrade a file."""
 
@@ -121,6 +135,12 @@ class LilyPondTimeout(LilyPondError):
     """LilyPond ran past the per-piece time limit and was killed."""
 
     error_class = "timeout"
+
+
+class LilyPondMemoryError(LilyPondError):
+    """LilyPond ran out of its per-piece address-space limit (a runaway or hostile source)."""
+
+    error_class = "memory"
 
 
 class NoOutputError(LilyPondError):
@@ -214,12 +234,14 @@ ERROR_CLASSES: dict[str, type[PieceError]] = {
         PieceError,
         SourceEncodingError,
         MissingIncludeError,
+        UnsafeIncludeError,
         ConvertLyError,
         LilyPondError,
         LilyPondSyntaxError,
         SchemeError,
         LilyPondCrash,
         LilyPondTimeout,
+        LilyPondMemoryError,
         NoOutputError,
         NothingToAlignError,
         NotUnrollableError,

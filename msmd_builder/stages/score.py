@@ -7,8 +7,9 @@ and systems as numpy structured arrays with positions both in PDF points and in
 page-image pixels.  Nothing here is guessed from pixels: positions are
 LilyPond's own extents; LilyPond's point-and-click link rectangles in the PDF,
 drawn independently of our hooks, check them.  The measures LilyPond laid out
-(:mod:`msmd_builder.stages.measures`) are stored beside them, and every visible
-notehead must lie in exactly one measure box of its system.
+(:mod:`msmd_builder.stages.measures`) are stored beside them, every visible
+notehead must lie in exactly one measure box of its system, and every system
+and visible notehead must lie on its page image (:mod:`msmd_builder.lilypond.pages`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from msmd_builder.lilypond.logs import (
     read_systems_tsv,
     systems_file,
 )
+from msmd_builder.lilypond.pages import find_off_page
 from msmd_builder.stages.measures import bar_number_order, notehead_measures, read_measures
 from msmd_builder.stages.render import RenderResult
 
@@ -237,7 +239,7 @@ LINK_AGREEMENT_MIN = 0.99
 #: Share of visible noteheads that must lie in exactly one measure box of their
 #: system, the box of the measure that holds their written onset.
 MEASURE_AGREEMENT_MIN = 0.99
-STAGE_VERSION = 2
+STAGE_VERSION = 3
 #: ``format_name`` of ``score/score.json``.
 RECORD_FORMAT = "msmd-builder/score-record"
 #: Layout version of ``score/score.json`` (2: with the outputs' ``output_sizes``).
@@ -299,6 +301,9 @@ class ScoreResult:
     bar_number_decreases : int
         Bar numbers that go down in reading order outside repeats
         (:func:`~msmd_builder.stages.measures.bar_number_order`; flagged, not fatal).
+    off_page : tuple of str
+        Systems that reach past their page image (with their noteheads outside
+        it), one line each; the piece then fails ``verification``.
     """
 
     piece_id: str
@@ -314,12 +319,14 @@ class ScoreResult:
     measure_agreement: float = 1.0
     measure_problem: str = ""
     bar_number_decreases: int = 0
+    off_page: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         data = asdict(self)
         data["pages"] = list(self.pages)
         data["render"] = self.render.to_dict()
+        data["off_page"] = list(self.off_page)
         return data
 
     @classmethod
@@ -327,6 +334,7 @@ class ScoreResult:
         """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["pages"] = tuple(values["pages"])
+        values["off_page"] = tuple(values.get("off_page", ()))
         values["render"] = RenderResult.from_dict(values["render"])
         return cls(**values)
 
@@ -378,8 +386,10 @@ def run(
         If LilyPond laid out no notehead.
     VerificationError
         If fewer than :data:`LINK_AGREEMENT_MIN` of the visible noteheads agree
-        with the PDF's own link rectangles, or fewer than
-        :data:`MEASURE_AGREEMENT_MIN` lie in exactly one measure box.
+        with the PDF's own link rectangles, fewer than
+        :data:`MEASURE_AGREEMENT_MIN` lie in exactly one measure box, or a
+        system or visible notehead lies outside its page image (naming page and
+        system).
     """
     import pypdfium2
 
@@ -450,6 +460,12 @@ def run(
         measure_agreement=float(check.share),
         measure_problem=check.first_problem,
         bar_number_decreases=decreases,
+        off_page=tuple(
+            place.describe()
+            for place in find_off_page(
+                noteheads, systems, {(p.book, p.page): (p.width_pt, p.height_pt) for p in pages}
+            )
+        ),
     )
     names = [piece_dir.geometry.name, *(page["path"] for page in result.pages)]
     cache.store({**result.to_dict(), "output_sizes": output_sizes(score_dir, names)})
@@ -458,6 +474,14 @@ def run(
 
 
 def _check_score(result: ScoreResult) -> None:
+    if result.off_page:
+        more = f" (and {len(result.off_page) - 1} more)" if len(result.off_page) > 1 else ""
+        relayout = result.render.layout
+        tried = f" after re-layout {relayout!r}" if relayout else ""
+        raise VerificationError(
+            f"music runs off the page{tried}: {result.off_page[0]}{more}",
+            detail="\n".join(result.off_page),
+        )
     if result.link_agreement < LINK_AGREEMENT_MIN:
         raise VerificationError(
             f"only {100 * result.link_agreement:.1f} % of visible noteheads match the PDF's "

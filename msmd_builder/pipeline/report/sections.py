@@ -123,6 +123,20 @@ def _summary(summary: Mapping[str, Any], pieces: Sequence[Mapping[str, Any]]) ->
                 f"{format_value(summary.get('lilypond_seconds_median'))} s, total "
                 f"{format_value(summary.get('lilypond_seconds_total'))} s",
             ),
+            Fact("sandbox", _listing(sorted((summary.get("sandbox") or {}).items())) or "-"),
+            Fact(
+                "syntax rules (files rewritten)",
+                _listing(sorted((summary.get("syntax_rules") or {}).items())) or "none",
+            ),
+            Fact(
+                "re-laid out (music past the page edge)",
+                _listing(sorted((summary.get("relayouts") or {}).items())) or "none",
+            ),
+            *(
+                [Fact("warning", str(summary["sandbox_warning"]))]
+                if summary.get("sandbox_warning")
+                else []
+            ),
         ),
     )
 

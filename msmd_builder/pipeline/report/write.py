@@ -89,6 +89,7 @@ def write_report(
             and p["details"]["alignment"].get("jump_readings")
         ),
     }
+    summary.update(_source_facts(outcomes))
     if extra_summary:
         summary.update(extra_summary)
     document = {"summary": summary, "pieces": pieces}
@@ -103,3 +104,36 @@ def write_report(
 def load_report(path: str | Path) -> dict:
     """Read a JSON report written by :func:`write_report`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _source_facts(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
+    """How the sources were confined, upgraded and laid out.
+
+    ``sandbox``: pieces per confinement of their LilyPond run (``bwrap``,
+    ``off``, ``unavailable``), with ``sandbox_warning`` when ``--sandbox auto``
+    found no working bubblewrap; ``syntax_rules``: per syntax rule, the number
+    of distinct source files it rewrote; ``relayouts``: pieces laid out again
+    because their music ran off the page, per re-layout.
+    """
+    from msmd_builder.lilypond.sandbox import sandbox_problem
+
+    sandbox = Counter(str(o.details["sandbox"]) for o in outcomes if "sandbox" in o.details)
+    rewritten: dict[str, set[str]] = {}
+    for outcome in outcomes:
+        rules = outcome.details.get("syntax_rules") or {}
+        for rule, files in rules.items():  # type: ignore[union-attr]
+            rewritten.setdefault(rule, set()).update(files)
+    facts: dict[str, Any] = {
+        "sandbox": dict(sandbox),
+        "syntax_rules": {rule: len(files) for rule, files in sorted(rewritten.items())},
+        "relayouts": dict(
+            Counter(str(o.details["relayout"]) for o in outcomes if "relayout" in o.details)
+        ),
+    }
+    if sandbox.get("unavailable"):
+        facts["sandbox_warning"] = (
+            f"{sandbox['unavailable']} piece(s) rendered without the sandbox: "
+            f"{sandbox_problem() or 'bubblewrap did not work'}; LilyPond ran their Scheme "
+            "with the build's own rights (see docs/security.md)"
+        )
+    return facts
