@@ -41,7 +41,7 @@ def main() -> None:
 
     from msmd_builder.train.data import load_split
     from msmd_builder.train.loop import train
-    from msmd_builder.train.models import use_bfloat16
+    from msmd_builder.train.runtime import use_bfloat16
     from msmd_builder.train.settings import TrainSettings
 
     parts = load_split(args.split, ("train", "valid"))
