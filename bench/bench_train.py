@@ -72,6 +72,7 @@ def measure(tree: Path, job: dict) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", WORKER, json.dumps(job)],
         env=env,
+        cwd=tree,  # `python -c` puts the working folder first on sys.path
         capture_output=True,
         text=True,
         check=False,
