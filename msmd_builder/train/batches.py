@@ -94,7 +94,10 @@ class PairBatcher:
         self.strip = put(packed.strip)
         self.strip_start = put(packed.strip_start)
         self.strip_last = put(packed.strip_width - 1)
-        self.spectrogram = put(packed.spectrogram)
+        spectrogram = packed.spectrogram
+        if spectrogram.shape[1] == 0:  # every excerpt reads zeros; keep one column to index
+            spectrogram = np.zeros((spectrogram.shape[0], 1), np.float16)
+        self.spectrogram = put(spectrogram)
         self.segment_start = put(packed.segment_start)
         self.segment_frames = put(packed.segment_frames)
         self.piece = put(packed.piece.astype(np.int64))
@@ -165,11 +168,11 @@ class PairBatcher:
         audio : torch.Tensor [shape=(n, 1, 92, context_frames), dtype=float32]
             Both channels-last, on the batcher's device.
         """
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
+        idx = torch.as_tensor(np.ascontiguousarray(indices, dtype=np.int64), device=self.device)
         audio_from = idx
         if audio_indices is not None:
             audio_from = torch.as_tensor(
-                np.asarray(audio_indices, dtype=np.int64), device=self.device
+                np.ascontiguousarray(audio_indices, dtype=np.int64), device=self.device
             )
             if len(audio_from) != len(idx):
                 raise ConfigError("audio_indices must have the length of indices")
@@ -181,6 +184,11 @@ class PairBatcher:
             audio = self._excerpts(audio_from, augmentation.performance)
         memory = torch.channels_last
         return sheets.contiguous(memory_format=memory), audio.contiguous(memory_format=memory)
+
+    def sheets(self, indices: np.ndarray) -> torch.Tensor:
+        """Cut only the snippets of the pairs ``indices``, unaugmented (channels-last)."""
+        idx = torch.as_tensor(np.ascontiguousarray(indices, dtype=np.int64), device=self.device)
+        return self._snippets(idx, None, None, None).contiguous(memory_format=torch.channels_last)
 
     def _snippets(
         self,
@@ -227,6 +235,7 @@ class PairBatcher:
         columns = self.segment_start[segment][:, None] + torch.minimum(
             frames.clamp(min=0), (length - 1).clamp(min=0)
         )
+        columns = columns.clamp(max=self.spectrogram.shape[1] - 1)  # empty segments at the end
         excerpts = self.spectrogram[:, columns].to(torch.float32)  # (bins, n, frames)
         excerpts = torch.where(inside, excerpts, 0.0)
         return excerpts.permute(1, 0, 2)[:, None]

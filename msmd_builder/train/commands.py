@@ -24,6 +24,7 @@ __all__ = [
     "train_command",
     "resume_command",
     "evaluate_command",
+    "identify_command",
 ]
 
 #: The 2018 paper's augmentation settings (Table 3 rows).
@@ -274,3 +275,91 @@ def evaluate_command(
     )
     target = Path(out_dir) if out_dir is not None else Path(checkpoint).parent
     return evaluate(model, pieces, settings, target, log=log)
+
+
+def identify_command(
+    audio: str | os.PathLike[str],
+    split_dir: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    parts: Sequence[str] = ("train", "valid", "test"),
+    top: int = 10,
+    excerpts: int = 100,
+    neighbours: int = 25,
+    index_dir: str | os.PathLike[str] | None = None,
+    precision: str = "auto",
+    threads: int = 2,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Rank the pieces of a split that a recording plays (see :mod:`~.identify`).
+
+    Parameters
+    ----------
+    audio : path-like
+        Any audio file soundfile reads (wav, flac, ogg, ...).
+    split_dir : path-like
+        The split whose pieces are the candidates.
+    checkpoint : path-like, optional
+        A run's ``refined.pt`` or ``best.pt``; default the shipped model.
+    parts : sequence of str, optional
+        Which parts of the split to index.
+    top, excerpts, neighbours : int, optional
+        Pieces to report; query excerpts; nearest snippets each excerpt votes with.
+    index_dir : path-like, optional
+        Where the snippet index is cached (default ``<split_dir>/identify-index``).
+    precision, threads, device
+        As for :func:`evaluate_command`.
+    log : callable, optional
+        Receives progress lines.
+
+    Returns
+    -------
+    dict
+        ``audio``, ``duration_s``, ``checkpoint``, ``excerpts``, ``neighbours``,
+        ``index`` (``path``, ``cached``, ``pieces``, ``snippets``), ``ranking``
+        (see :func:`~.identify.identify`).
+    """
+    require_torch()
+    import torch
+
+    from msmd_builder.train.checkpoint import load_checkpoint
+    from msmd_builder.train.identify import cached_index, identify, read_recording
+    from msmd_builder.train.pretrained import pretrained_checkpoint
+    from msmd_builder.train.runtime import resolve_device, use_bfloat16
+
+    if min(top, excerpts, neighbours) < 1:
+        raise ConfigError("top, excerpts and neighbours must be >= 1")
+    checkpoint = Path(checkpoint) if checkpoint is not None else pretrained_checkpoint()
+    spectrogram, duration = read_recording(audio)  # bad input fails before any model work
+    torch.set_num_threads(threads)
+    target = resolve_device(device)
+    bf16 = use_bfloat16(precision, target)
+    model, _ = load_checkpoint(checkpoint)
+    model.to(target).eval()
+    index, path, cached = cached_index(
+        model, checkpoint, split_dir, parts, index_dir, bfloat16=bf16, log=log
+    )
+    ranking = identify(
+        model,
+        spectrogram,
+        index,
+        excerpts=excerpts,
+        neighbours=neighbours,
+        top=top,
+        bfloat16=bf16,
+    )
+    return {
+        "audio": str(audio),
+        "duration_s": duration,
+        "checkpoint": str(checkpoint),
+        "excerpts": excerpts,
+        "neighbours": neighbours,
+        "index": {
+            "path": None if path is None else str(path),
+            "cached": cached,
+            "pieces": len(index.piece_ids),
+            "snippets": len(index.piece),
+        },
+        "ranking": ranking,
+    }
