@@ -10,10 +10,11 @@ flat arrays instead:
   array, stored column by column (one contiguous row of 200 pixels per strip
   column, which makes cutting a window two cheap lookups), with each piece's
   start and width;
-* the spectrograms of the pool's performances side by side in one array,
-  rounded to float16 (relative error at most 2**-11; the trainer always
-  cuts from these rounded values, so a run from a cache file equals a run
-  from the dataset), with each segment's start and length;
+* the spectrograms of the pool's performances one after the other in one
+  array, frame by frame (one contiguous row of 92 bins per frame), rounded
+  to float16 (relative error at most 2**-11; the trainer always cuts from
+  these rounded values, so a run from a cache file equals a run from the
+  dataset), with each segment's start and length;
 * per pair: its piece, notehead x in the strip, audio segment and onset
   frame in it; with ``alternatives``, the onset of the same note in every
   other performance of its piece (for audio augmentation).
@@ -80,8 +81,8 @@ class PackedPairs:
         All pieces' strips side by side, transposed: ``strip[x, y]`` (ink = 255).
     strip_start, strip_width : np.ndarray [shape=(n_pieces,), dtype=int64]
         Where each piece's strip (with its padding) starts, and its width.
-    spectrogram : np.ndarray [shape=(N_BINS, total_frames), dtype=float16]
-        All audio segments side by side.
+    spectrogram : np.ndarray [shape=(total_frames, N_BINS), dtype=float16]
+        All audio segments one after the other, transposed: ``spectrogram[frame, bin]``.
     segment_start, segment_frames : np.ndarray [shape=(n_segments,), dtype=int64]
         Where each segment starts and how many frames it has; an excerpt
         reads zeros beyond them (as :func:`~msmd_builder.dataset.pairs.cut_excerpt`).
@@ -165,7 +166,7 @@ class PackedPairs:
             strip=np.ascontiguousarray(strip),
             strip_start=starts,
             strip_width=widths.astype(np.int64),
-            spectrogram=np.ascontiguousarray(self.spectrogram[:, columns]),
+            spectrogram=np.ascontiguousarray(self.spectrogram[columns]),
             segment_start=seg_starts,
             segment_frames=lengths,
             piece=piece_of.astype(np.int32),
@@ -240,9 +241,8 @@ def pack_pool(pool: PairPool, *, alternatives: bool = False) -> PackedPairs:
     frames = np.array([perf.spectrogram.shape[1] for perf in segments], dtype=np.int64)
     segment_start = np.concatenate([[0], np.cumsum(frames)[:-1]]).astype(np.int64)
     spectrogram = np.concatenate(
-        [perf.spectrogram.astype(np.float16) for perf in segments]
-        or [np.zeros((N_BINS, 0), np.float16)],
-        axis=1,
+        [perf.spectrogram.T.astype(np.float16) for perf in segments]
+        or [np.zeros((0, N_BINS), np.float16)]
     )
 
     entries = pool.entries

@@ -95,8 +95,8 @@ class PairBatcher:
         self.strip_start = put(packed.strip_start)
         self.strip_last = put(packed.strip_width - 1)
         spectrogram = packed.spectrogram
-        if spectrogram.shape[1] == 0:  # every excerpt reads zeros; keep one column to index
-            spectrogram = np.zeros((spectrogram.shape[0], 1), np.float16)
+        if spectrogram.shape[0] == 0:  # every excerpt reads zeros; keep one frame to index
+            spectrogram = np.zeros((1, spectrogram.shape[1]), np.float16)
         self.spectrogram = put(spectrogram)
         self.segment_start = put(packed.segment_start)
         self.segment_frames = put(packed.segment_frames)
@@ -217,8 +217,9 @@ class PairBatcher:
         # strip[x] is one contiguous strip column: take the window's columns, then its rows.
         columns = torch.index_select(self.strip, 0, cols.reshape(-1)).view(n, SNIPPET_WIDTH_PX, -1)
         window = columns.gather(2, rows[:, None, :].expand(-1, SNIPPET_WIDTH_PX, -1))
-        w = window.to(torch.float32)  # (n, columns, rows); sums of four integers stay exact
+        w = window.to(torch.int16)  # (n, columns, rows); sums of four pixels fit in int16
         blocks = (w[:, 0::2, 0::2] + w[:, 1::2, 0::2] + w[:, 0::2, 1::2] + w[:, 1::2, 1::2]).mT
+        blocks = blocks.to(torch.float32)
         return (blocks * self._ink)[:, None]
 
     def _excerpts(self, idx: torch.Tensor, performance: np.ndarray | None) -> torch.Tensor:
@@ -235,7 +236,10 @@ class PairBatcher:
         columns = self.segment_start[segment][:, None] + torch.minimum(
             frames.clamp(min=0), (length - 1).clamp(min=0)
         )
-        columns = columns.clamp(max=self.spectrogram.shape[1] - 1)  # empty segments at the end
-        excerpts = self.spectrogram[:, columns].to(torch.float32)  # (bins, n, frames)
-        excerpts = torch.where(inside, excerpts, 0.0)
-        return excerpts.permute(1, 0, 2)[:, None]
+        columns = columns.clamp(max=self.spectrogram.shape[0] - 1)  # empty segments at the end
+        n = len(idx)
+        excerpts = torch.index_select(self.spectrogram, 0, columns.reshape(-1)).view(
+            n, self.context_frames, -1
+        )  # (n, frames, bins): one contiguous row of bins per frame
+        excerpts = torch.where(inside[:, :, None], excerpts.to(torch.float32), 0.0)
+        return excerpts.mT[:, None]

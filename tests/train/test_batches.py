@@ -125,7 +125,7 @@ def test_subset_keeps_the_pairs_and_only_their_audio(tmp_path):
     packed = pack_pool(pool)
     idx = np.array([9, 2, 4, 7])  # pair 7 has its onset beyond its spectrogram: zeros
     subset = packed.subset(idx)
-    assert len(subset) == 4 and subset.spectrogram.shape[1] <= 4 * 42
+    assert len(subset) == 4 and subset.spectrogram.shape[0] <= 4 * 42
     assert subset.segment_frames[list(idx).index(7)] == 0
     sheets, audio = PairBatcher(subset).batch(np.arange(4))
     expected_sheets, expected_audio = pool.batch(idx)
