@@ -66,10 +66,10 @@ def _given(ctx: click.Context, name: str) -> bool:
 @click.option(
     "--time-budget",
     "time_budget_s",
-    type=click.FloatRange(min=1),
+    type=click.FloatRange(min=0),
     metavar="SECONDS",
     help="Stop this part of the run after this many seconds (then refine and evaluate); "
-    "--resume continues it.",
+    "--resume continues it, with the same budget unless given again (0: none).",
 )
 @click.option(
     "--epoch-pairs",
@@ -88,6 +88,13 @@ def _given(ctx: click.Context, name: str) -> bool:
     "learning rate halved (five times, then training stops).",
 )
 @click.option("--max-epochs", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--valid-pairs",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="Validation pairs, evenly spaced over the valid part's performances.",
+)
 @click.option(
     "--refine-cca",
     "refine_cca_pairs",
@@ -133,6 +140,7 @@ def train_cli(
     epoch_pairs: int,
     patience_epochs: int,
     max_epochs: int,
+    valid_pairs: int,
     refine_cca_pairs: int,
     precision: str,
     threads: int,
@@ -165,6 +173,8 @@ def train_cli(
     """
     from msmd_builder.train.commands import resume_command, train_command
 
+    if time_budget_s == 0:
+        time_budget_s = None
     if resume_dir is not None:
         fixed = [
             "--" + name.replace("_", "-")
@@ -176,11 +186,13 @@ def train_cli(
                 f"--resume continues a run with its own settings; drop {', '.join(fixed)}"
             )
         split_dir = find_split(split, dataset) if _given(ctx, "split") else None
-        changes = {
-            name: ctx.params[name]
-            for name in ("max_epochs", "time_budget_s", "threads", "device")
-            if _given(ctx, name)
+        given = {
+            "max_epochs": max_epochs,
+            "time_budget_s": time_budget_s,
+            "threads": threads,
+            "device": device,
         }
+        changes = {name: value for name, value in given.items() if _given(ctx, name)}
         result = resume_command(
             resume_dir,
             split_dir=split_dir,
@@ -202,6 +214,7 @@ def train_cli(
             patience_epochs=patience_epochs,
             max_epochs=max_epochs,
             refine_cca_pairs=refine_cca_pairs,
+            valid_pairs=valid_pairs,
             precision=precision,
             threads=threads,
             device=device,

@@ -158,8 +158,10 @@ def resume_command(
     evaluate_after, eval_pairs, log
         As for :func:`train_command`.
     **changes
-        ``max_epochs``, ``time_budget_s``, ``threads``, ``device`` for this part
-        (:data:`~msmd_builder.train.settings.RESUMABLE_CHANGES`).
+        ``max_epochs``, ``time_budget_s`` (None: no budget), ``threads``,
+        ``device`` for this part and the next ones
+        (:data:`~msmd_builder.train.settings.RESUMABLE_CHANGES`); what is not
+        given stays as the run was prepared.
 
     Returns
     -------
@@ -169,7 +171,7 @@ def resume_command(
     require_torch()
     from msmd_builder.train.loop import load_run, run_training
 
-    data = load_run(run_dir, **{k: v for k, v in changes.items() if v is not None})
+    data = load_run(run_dir, **changes)
     result = run_training(data, run_dir, resume=True, log=log)
     if split_dir is None:
         split_dir = data.info.get("source", {}).get("split_dir")
