@@ -3,6 +3,8 @@
 #   make dataset MUTOPIA_ROOT=.. build the real one from a Mutopia checkout
 #   make test                    install what is missing and run the tests
 #   make train-smoke             train a model for a minute on the default dataset
+#   make pretrained OUT_DIR=..   train (or resume) the shipped model on the all split of a
+#                                corpus dataset, --augment full, then install it into the package
 #   make install-check           non-editable `pip install .` into a fresh virtualenv, then
 #                                build the default dataset with it from another folder
 SHELL := /bin/bash
@@ -22,7 +24,8 @@ APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
 TEST_APT_PACKAGES := chromium
 DATASET_ARGS ?=
 
-.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke install-check
+.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke install-check \
+	pretrained
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
@@ -58,6 +61,23 @@ dataset: setup
 train-smoke: dataset
 	$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model 2018 --context 42 \
 		--time-budget 60 --epoch-pairs 1000 --out runs/smoke
+
+# The model shipped in msmd_builder/train/pretrained/: the all split of OUT_DIR (a corpus
+# dataset), full augmentation, the paper's schedule. Run again to continue an unfinished
+# run (each part with PRETRAINED_ARGS, e.g. "--time-budget 36000 --device cuda"); the
+# install step refuses runs on fewer than 100 pieces (docs/training.md).
+PRETRAINED_MODEL ?= 2018
+PRETRAINED_CONTEXT ?= 42
+PRETRAINED_RUN ?= runs/pretrained
+PRETRAINED_ARGS ?=
+pretrained: setup
+	if [ -f $(PRETRAINED_RUN)/run.json ]; then \
+		$(BIN)/msmd-build train --resume $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	else \
+		$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model $(PRETRAINED_MODEL) \
+			--context $(PRETRAINED_CONTEXT) --augment full --out $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	fi
+	$(BIN)/python -m msmd_builder.train.pretrained $(PRETRAINED_RUN)
 
 test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench

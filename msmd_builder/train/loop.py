@@ -56,7 +56,7 @@ from msmd_builder.train.embedding import embed_pairs, recalibrate_batch_norm, re
 from msmd_builder.train.loss import ranking_loss
 from msmd_builder.train.metrics import retrieval_metrics, retrieval_ranks
 from msmd_builder.train.models import EmbeddingModel, model_device
-from msmd_builder.train.runtime import autocast, keep_freed_memory, resolve_device, use_bfloat16
+from msmd_builder.train.runtime import autocast, configure, resolve_device, use_bfloat16
 from msmd_builder.train.settings import (
     HISTORY_FIELDS,
     RESUMABLE_CHANGES,
@@ -261,9 +261,7 @@ def run_training(
     say = log or (lambda line: None)
     out = Path(out_dir)
     device = resolve_device(settings.device)
-    if device.type == "cpu":
-        keep_freed_memory()
-    torch.set_num_threads(settings.threads)
+    configure(device, settings.threads)
     bf16 = use_bfloat16(settings.precision, device)
     batcher = PairBatcher(
         data.train,
@@ -486,6 +484,8 @@ def _finish(
         "throughput": throughput,
         "history": history,
         "checkpoint": checkpoint.name,
+        # the schedule ran out, or max_epochs was reached (not a time budget's stop)
+        "finished": bool(state.finished or state.epoch >= settings.max_epochs),
     }
     with atomic_path(out / "metrics.json") as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")

@@ -21,7 +21,14 @@ import torch
 from msmd_builder.core.errors import ConfigError
 from msmd_builder.train import DEVICES, PRECISIONS
 
-__all__ = ["DEVICES", "resolve_device", "use_bfloat16", "keep_freed_memory", "autocast"]
+__all__ = [
+    "DEVICES",
+    "resolve_device",
+    "configure",
+    "use_bfloat16",
+    "keep_freed_memory",
+    "autocast",
+]
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -44,6 +51,21 @@ def resolve_device(name: str) -> torch.device:
         why = f"torch {torch.__version__} is a CPU-only build" if build is None else "no GPU found"
         raise ConfigError(f"--device cuda: CUDA is not available here ({why}); use --device cpu")
     return torch.device(name)
+
+
+def configure(device: torch.device, threads: int) -> None:
+    """Set up a training run on ``device``: threads, CPU memory reuse, deterministic cuDNN.
+
+    On a GPU, cuDNN is told to pick deterministic convolution algorithms and
+    not to benchmark, so that a seed gives the same numbers there too (and a
+    run resumed on the same GPU continues exactly).
+    """
+    torch.set_num_threads(threads)
+    if device.type == "cpu":
+        keep_freed_memory()
+    else:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def use_bfloat16(precision: str, device: torch.device | str = "cpu") -> bool:

@@ -345,10 +345,12 @@ def test_interrupted_training_resumes_to_the_same_numbers(built, tmp_path):
     first = run_training(load_run(parted), parted, resume=True)
     assert [row["pairs_seen"] for row in first.history] == [100]  # the part's partial epoch
     assert load_state(parted / "state.pt").step_in_epoch == 1
+    assert json.loads((parted / "metrics.json").read_text())["finished"] is False
     second = run_training(load_run(parted, time_budget_s=None, max_epochs=2), parted, resume=True)
     assert [row["epoch"] for row in second.history] == [1, 2]
     assert load_state(parted / "state.pt").step_in_epoch == 0
     last = run_training(load_run(parted, time_budget_s=None), parted, resume=True)
+    assert json.loads((parted / "metrics.json").read_text())["finished"] is True
 
     timing = {"seconds", "train_pairs_per_s"}
     assert [{k: v for k, v in row.items() if k not in timing} for row in last.history] == [

@@ -21,7 +21,7 @@ from msmd_builder.train.pretrained import (  # noqa: E402
 )
 
 
-def _finished_run(folder, n_pieces):
+def _finished_run(folder, n_pieces, finished=True):
     folder.mkdir()
     model = build_model("2018", 42, maps=(4, 4, 4, 4))
     save_checkpoint(folder / "refined.pt", model, {"epoch": 3})
@@ -34,6 +34,7 @@ def _finished_run(folder, n_pieces):
         "best_valid": {"valid_mrr": 0.5},
         "throughput": {"train_pairs": 1000, "pairs_seen": 3000},
         "history": [{"epoch": e, "seconds": 10.0 * e} for e in (1, 2, 3)],
+        "finished": finished,
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return model
@@ -53,6 +54,11 @@ def test_installing_a_run(tmp_path):
     assert not (tmp_path / "ship").exists()
     with pytest.raises(ConfigError, match="no metrics.json"):
         install_pretrained(tmp_path, folder=tmp_path / "ship")
+
+    unfinished = tmp_path / "unfinished-run"
+    _finished_run(unfinished, MIN_TRAIN_PIECES, finished=False)
+    with pytest.raises(ConfigError, match="has not finished training"):
+        install_pretrained(unfinished, folder=tmp_path / "ship")
 
     corpus = tmp_path / "corpus-run"
     model = _finished_run(corpus, MIN_TRAIN_PIECES)

@@ -89,13 +89,19 @@ def install_pretrained(
     Raises
     ------
     ConfigError
-        If the run is unfinished, too small, or its model too large.
+        If the run has not finished (a time budget stopped its last part), was
+        trained on too few pieces, or its model is too large.
     """
     run = Path(run_dir)
     metrics_path = run / "metrics.json"
     if not metrics_path.is_file():
         raise ConfigError(f"{run} has no metrics.json: not a finished training run")
     metrics = read_json(metrics_path)
+    if not metrics.get("finished", False):
+        raise ConfigError(
+            f"{run} has not finished training (a time budget stopped it): "
+            f"continue it with msmd-build train --resume {run}"
+        )
     source = run / metrics["checkpoint"]
     pieces = len(metrics.get("train_pieces", []))
     if pieces < min_train_pieces:
