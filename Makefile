@@ -5,6 +5,8 @@
 #   make test-fast               the same without the tests marked slow or corpus
 #   make mutation                mutation testing of the core modules (docs/testing.md)
 #   make train-smoke             train a model for a minute on the default dataset
+#   make pretrained OUT_DIR=..   train (or resume) the shipped model on the all split of a
+#                                corpus dataset, --augment full, then install it into the package
 #   make install-check           non-editable `pip install .` into a fresh virtualenv, then
 #                                build the default dataset with it from another folder
 SHELL := /bin/bash
@@ -30,7 +32,7 @@ TEST_APT_PACKAGES := chromium
 DATASET_ARGS ?=
 
 .PHONY: setup system-packages dataset render-corpus test test-fast mutation lint clean bench \
-	train-smoke install-check
+	train-smoke install-check pretrained
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
@@ -67,6 +69,23 @@ dataset: setup
 train-smoke: dataset
 	$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model 2018 --context 42 \
 		--time-budget 60 --epoch-pairs 1000 --out runs/smoke
+
+# The model shipped in msmd_builder/train/pretrained/: the all split of OUT_DIR (a corpus
+# dataset), full augmentation, the paper's schedule. Run again to continue an unfinished
+# run (each part with PRETRAINED_ARGS, e.g. "--time-budget 36000 --device cuda"); the
+# install step refuses runs on fewer than 100 pieces (docs/training.md).
+PRETRAINED_MODEL ?= 2018
+PRETRAINED_CONTEXT ?= 42
+PRETRAINED_RUN ?= runs/pretrained
+PRETRAINED_ARGS ?=
+pretrained: setup
+	if [ -f $(PRETRAINED_RUN)/run.json ]; then \
+		$(BIN)/msmd-build train --resume $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	else \
+		$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model $(PRETRAINED_MODEL) \
+			--context $(PRETRAINED_CONTEXT) --augment full --out $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	fi
+	$(BIN)/python -m msmd_builder.train.pretrained $(PRETRAINED_RUN)
 
 # Every test, on TEST_WORKERS processes; tests that share an expensive fixture stay on
 # one (tests/conftest.py).  What CI runs (.ci/run).

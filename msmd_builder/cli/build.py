@@ -301,6 +301,13 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     "held-out soundfont: the test performances of the 2019 paper's tempo-robustness "
     "evaluation (msmd-build evaluate).",
 )
+@click.option(
+    "--reference-soundfont",
+    metavar="NAME",
+    help="Render the reference performance of train/valid pieces (tempo 1.0, the only one "
+    "of training without audio augmentation) with this training soundfont instead of the "
+    "first in soundfonts.txt; fluidr3-electric-piano is MSMD's and the 2018 paper's.",
+)
 @click.option("--keep-audio", is_flag=True, help="Also keep every performance as FLAC.")
 @click.option(
     "--verify-onsets",
@@ -336,6 +343,7 @@ def dataset_command(
     performance_recipe: Path | None,
     humanize: bool,
     tempo_robustness: bool,
+    reference_soundfont: str | None,
     keep_audio: bool,
     verify_onsets: str,
     max_shard_mb: int,
@@ -374,7 +382,10 @@ def dataset_command(
         scan_into(wd, mutopia_root, if_changed=True)
     entries = select_pieces(index_entries(wd), piece_ids, limit=limit)
     recipe = choose_recipe(
-        recipe_file=performance_recipe, humanize=humanize, tempo_robustness=tempo_robustness
+        recipe_file=performance_recipe,
+        humanize=humanize,
+        tempo_robustness=tempo_robustness,
+        reference_soundfont=reference_soundfont,
     )
     settings = build_settings(
         work_dir,

@@ -8,7 +8,7 @@ import click
 
 from msmd_builder.lilypond.sandbox import DEFAULT_CPU_SEC, DEFAULT_MEMORY_MB, SANDBOX_MODES
 from msmd_builder.stages.render import DEFAULT_TIMEOUT_SEC
-from msmd_builder.train import PRECISIONS  # constants only, no torch
+from msmd_builder.train import DEVICES, PRECISIONS  # constants only, no torch
 
 __all__ = [
     "WORK_DIR_OPTION",
@@ -21,6 +21,7 @@ __all__ = [
     "DATASET_OPTION",
     "PRECISION_OPTION",
     "THREADS_OPTION",
+    "DEVICE_OPTION",
     "WORKERS_OPTION",
     "PIECES_OPTION",
     "LIMIT_OPTION",
@@ -135,6 +136,14 @@ PRECISION_OPTION = click.option(
 
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)
+
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="cpu",
+    show_default=True,
+    help="Where the networks run: the CPU, or a CUDA GPU.",
 )
 
 WORKERS_OPTION = click.option(

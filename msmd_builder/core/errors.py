@@ -13,6 +13,7 @@ __all__ = [
     "ToolNotFoundError",
     "ConfigError",
     "FormatError",
+    "AudioInputError",
     "PieceError",
     "SourceEncodingError",
     "MissingIncludeError",
@@ -52,6 +53,27 @@ class ConfigError(MsmdError):
 
 class FormatError(MsmdError):
     """A file is not of the expected format or version, or is damaged (truncated, tampered)."""
+
+
+class AudioInputError(MsmdError):
+    """A recording given to ``msmd-build identify`` cannot be used.
+
+    Parameters
+    ----------
+    kind : {'unreadable', 'silent', 'too-short'}
+        What is wrong: no audio decoder reads the file; it holds no sound
+        above -80 dBFS; it is shorter than one excerpt of the model.
+    message : str
+        The details (file, durations).
+    """
+
+    KINDS = ("unreadable", "silent", "too-short")
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        super().__init__(f"[{kind}] {message}")
+        self.kind = kind
 
 
 class PieceError(MsmdError):

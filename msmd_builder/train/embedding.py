@@ -1,28 +1,41 @@
-"""Embedding pairs with a trained model, its batch-norm recalibration and CCA refinement."""
+"""Embedding pairs with a trained model, its batch-norm recalibration and CCA refinement.
+
+Each function takes its pairs from a *pair source*: a
+:class:`~msmd_builder.dataset.pairs.PairPool` (numpy, one pair at a time) or a
+:class:`~msmd_builder.train.batches.PairBatcher` (whole batches on the model's
+device); both have ``len()`` and ``batch(indices, audio_indices=...)``.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from msmd_builder.core.errors import ConfigError
-from msmd_builder.dataset.pairs import (
-    PairPool,
-    evenly_spaced,
-)
+from msmd_builder.dataset.pairs import evenly_spaced
 from msmd_builder.train.cca import fit_cca
-from msmd_builder.train.models import (
-    EmbeddingModel,
-    as_input,
-)
+from msmd_builder.train.models import EmbeddingModel, as_input, model_device
+from msmd_builder.train.runtime import autocast
 
-__all__ = ["embed_pairs", "refine_cca", "recalibrate_batch_norm"]
+__all__ = ["PairSource", "embed_pairs", "refine_cca", "recalibrate_batch_norm"]
+
+
+class PairSource(Protocol):
+    """What the functions here need of a set of pairs."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray, *, audio_indices: Any = None) -> tuple[Any, Any]:
+        """Cut pairs ``indices`` as (sheets, audio) arrays or tensors."""
+        ...
 
 
 @torch.no_grad()
 def embed_pairs(
     model: EmbeddingModel,
-    pool: PairPool,
+    pool: PairSource,
     indices: np.ndarray,
     *,
     batch_size: int = 250,
@@ -36,7 +49,7 @@ def embed_pairs(
     ----------
     model : EmbeddingModel
         The model (switched to eval mode, and back if it was training).
-    pool : PairPool
+    pool : PairSource
         The pairs.
     indices : np.ndarray
         Pool indices.
@@ -55,20 +68,21 @@ def embed_pairs(
     """
     was_training = model.training
     model.eval()
+    device = model_device(model)
     sheets, audios = [], []
     for start in range(0, len(indices), batch_size):
         chunk = slice(start, start + batch_size)
         s, a = pool.batch(
             indices[chunk], audio_indices=None if audio_indices is None else audio_indices[chunk]
         )
-        s_t, a_t = as_input(s), as_input(a)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+        s_t, a_t = as_input(s, device), as_input(a, device)
+        with autocast(device, bfloat16):
             if features:
                 pair = model.sheet_features(s_t), model.audio_features(a_t)
             else:
                 pair = model.embed_sheet(s_t), model.embed_audio(a_t)
-        sheets.append(pair[0].float().numpy())
-        audios.append(pair[1].float().numpy())
+        sheets.append(pair[0].float().cpu().numpy())
+        audios.append(pair[1].float().cpu().numpy())
     model.train(was_training)
     dim = model.settings.embedding_dim
     if not sheets:
@@ -78,7 +92,7 @@ def embed_pairs(
 
 def refine_cca(
     model: EmbeddingModel,
-    pool: PairPool,
+    pool: PairSource,
     n_pairs: int,
     *,
     bfloat16: bool = False,
@@ -110,7 +124,7 @@ def refine_cca(
 @torch.no_grad()
 def recalibrate_batch_norm(
     model: EmbeddingModel,
-    pool: PairPool,
+    pool: PairSource,
     n_pairs: int,
     *,
     batch_size: int = 100,
@@ -126,11 +140,12 @@ def recalibrate_batch_norm(
         m.momentum = None  # cumulative average
     was_training = model.training
     model.train()
+    device = model_device(model)
     for _ in range(max(n_pairs // batch_size, 1)):
         idx = rng.choice(len(pool), size=min(batch_size, len(pool)), replace=False)
         sheets, audio = pool.batch(idx, audio_indices=None if audio_of is None else audio_of[idx])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-            model(as_input(sheets), as_input(audio))
+        with autocast(device, bfloat16):
+            model(as_input(sheets, device), as_input(audio, device))
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)

@@ -12,12 +12,13 @@ from msmd_builder.dataset.pairs import (
     PairSettings,
     SheetAugmentation,
 )
+from msmd_builder.train import DEVICES
 from msmd_builder.train.models import (
     PRECISIONS,
     ModelSettings,
 )
 
-__all__ = ["HISTORY_FIELDS", "TrainSettings", "TrainResult"]
+__all__ = ["HISTORY_FIELDS", "RESUMABLE_CHANGES", "TrainSettings", "TrainResult"]
 
 
 #: Columns of ``metrics.csv``.
@@ -65,7 +66,8 @@ class TrainSettings:
     max_epochs : int
         Upper bound on epochs.
     time_budget_s : float or None
-        Wall-clock budget for the training steps and validations.
+        Wall-clock budget for the training steps and validations of one part
+        of the run (a resumed run gets a new budget).
     margin : float
         Margin of the ranking loss (0.7).
     symmetric_loss : bool
@@ -99,6 +101,8 @@ class TrainSettings:
         Seed of parameters, batches and augmentation.
     threads : int
         torch intra-op threads.
+    device : {'cpu', 'cuda'}
+        Where the networks run and the batches are cut.
     """
 
     model: str = "2018"
@@ -126,6 +130,7 @@ class TrainSettings:
     precision: str = "auto"
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         checks = [
@@ -143,6 +148,7 @@ class TrainSettings:
             (self.threads >= 1, "threads must be >= 1"),
             (not (self.refine_cca_pairs and not self.cca_layer), "refining needs the CCA layer"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
+            (self.device in DEVICES, f"device must be one of {DEVICES}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -185,6 +191,12 @@ class TrainSettings:
         if "maps" in kwargs:
             kwargs["maps"] = tuple(int(m) for m in kwargs["maps"])
         return cls(**kwargs)
+
+
+#: Settings a resumed run may change: they do not change what is trained, only
+#: how long this part runs and where (a different device or thread count can
+#: change the last digits of the numbers).
+RESUMABLE_CHANGES = ("max_epochs", "time_budget_s", "threads", "device")
 
 
 @dataclass

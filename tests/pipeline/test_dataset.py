@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -211,12 +213,12 @@ def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_pa
 
 
 def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
-    """``msmd-build train`` reads the shards, writes a run folder, evaluates on the test part."""
+    """``msmd-build train`` packs the pairs, trains in parts, evaluates on the test part."""
     pytest.importorskip("torch")
     root, _ = built
     run = tmp_path / "run"
     common = ["--dataset", str(root / "out"), "--split", "all", "--threads", "1"]
-    result = CliRunner().invoke(
+    prepared = CliRunner().invoke(
         main,
         [
             "train",
@@ -225,17 +227,33 @@ def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
             "200",
             "--max-epochs",
             "1",
+            "--valid-pairs",
+            "300",
             "--refine-cca",
             "300",
+            "--prepare-only",
             "--out",
             str(run),
         ],
     )
+    assert prepared.exit_code == 0, prepared.output
+    assert f"start it with msmd-build train --resume {run}" in prepared.output
+    assert {p.name for p in run.iterdir()} == {"run.json", "pairs-train.npz", "pairs-valid.npz"}
+    info = json.loads((run / "run.json").read_text())
+    sizes = info["pair_files_bytes"]
+    assert sizes == {name: (run / name).stat().st_size for name in sizes}
+    shards = sum(p.stat().st_size for p in (root / "out" / "all").glob("*.h5"))
+    assert sum(sizes.values()) < shards / 2  # pages, events and other renderings stay behind
+    assert info["train_soundfonts"] == {"fluidr3-yamaha-grand": len(info["train_pieces"])}
+
+    fixed = CliRunner().invoke(main, ["train", "--resume", str(run), "--model", "2019"])
+    assert fixed.exit_code == 2 and "drop --model" in fixed.output
+    result = CliRunner().invoke(main, ["train", "--resume", str(run)])
     assert result.exit_code == 0, result.output
-    assert {"best.pt", "refined.pt", "metrics.csv", "learning_curve.png", "evaluation.json"} <= {
+    assert {"best.pt", "refined.pt", "state.pt", "metrics.csv", "learning_curve.png"} <= {
         p.name for p in run.iterdir()
     }
-    report = json.loads((run / "evaluation.json").read_text())
+    report = json.loads((run / "evaluation.json").read_text())  # on the split the run came from
     manifest = json.loads((root / "out" / "all" / "manifest.json").read_text())
     assert report["test_pieces"] == [p["piece_id"] for p in manifest["parts"]["test"]["pieces"]]
     assert report["retrieval"]["2000"]["random"]["n"] == min(2000, report["test_pairs"])
@@ -255,8 +273,53 @@ def test_train_and_evaluate_commands_on_the_default_dataset(built, tmp_path):
     assert again.exit_code == 0, again.output
     assert "| audio-to-sheet |" in (tmp_path / "ev" / "evaluation.md").read_text()
 
+    # identify: a test piece's recording, rendered with a soundfont of its own
+    from msmd_builder.stages.perform.plans import PerformancePlan
+    from msmd_builder.stages.perform.stage import perform_piece
+
+    piece_id = report["test_pieces"][0]
+    with np.load(root / "work" / "pieces" / piece_id / "align" / "alignment.npz") as data:
+        performed = data["performed"]
+    plan = PerformancePlan(
+        performance_id="query", piece_id=piece_id, soundfont="timgm6mb-piano-1", tempo_ratio=0.9
+    )
+    (rendered,) = perform_piece([plan], performed, out_dir=tmp_path / "q", keep_audio=True)
+    identify = ["identify", str(rendered.audio_path), *common, "--checkpoint"]
+    found = CliRunner().invoke(main, [*identify, str(run / "refined.pt"), "--top", "3", "--json"])
+    assert found.exit_code == 0, found.output
+    answer = json.loads(found.output)
+    n_pieces = sum(len(part["pieces"]) for part in manifest["parts"].values())
+    assert answer["index"]["pieces"] == n_pieces and not answer["index"]["cached"]
+    assert [row["rank"] for row in answer["ranking"]] == [1, 2, 3]
+    assert sum(row["votes"] for row in answer["ranking"]) <= 100 * 25
+    assert Path(answer["index"]["path"]).parent == root / "out" / "all" / "identify-index"
+    cached = CliRunner().invoke(main, [*identify, str(run / "refined.pt"), "--top", "3", "--json"])
+    assert json.loads(cached.output)["index"]["cached"]
+    assert json.loads(cached.output)["ranking"] == answer["ranking"]
+    silent = tmp_path / "silent.wav"
+    import soundfile
+
+    soundfile.write(silent, np.zeros(22050, np.float32), 22050)
+    quiet = CliRunner().invoke(
+        main, ["identify", str(silent), *common, "--checkpoint", str(run / "refined.pt")]
+    )
+    assert quiet.exit_code == 2 and "[silent]" in quiet.output
+
+    from msmd_builder.train.pretrained import MODEL_FILE, PRETRAINED_DIR
+
+    shipped = CliRunner().invoke(main, ["evaluate", *common, "--out", str(tmp_path / "ev2")])
+    if (PRETRAINED_DIR / MODEL_FILE).is_file():
+        assert shipped.exit_code == 0, shipped.output
+    else:
+        assert shipped.exit_code == 2 and "no pretrained model ships" in shipped.output
+
     missing = CliRunner().invoke(main, ["train", "--dataset", str(tmp_path), "--out", str(run)])
     assert missing.exit_code == 2 and "run msmd-build dataset first" in missing.output
+    no_gpu = CliRunner().invoke(main, ["train", "--resume", str(run), "--device", "cuda"])
+    import torch
+
+    if not torch.cuda.is_available():
+        assert no_gpu.exit_code == 2 and "CUDA is not available here" in no_gpu.output
 
 
 def test_cyolo_export_loads_as_cyolo_score_following_does(built, tmp_path):
@@ -362,3 +425,55 @@ def test_passages_export_reads_as_passage_retrieval_code_reads_it(built, tmp_pat
             np.testing.assert_array_equal(spec[:, start[1] : stop[1]], excerpt)
     o2c = performance["o2c"]
     assert len(np.unique(o2c[:, 0])) == len(o2c) and (o2c[:, 1] < score.shape[1]).all()
+
+
+def test_interrupted_training_resumes_to_the_same_numbers(built, tmp_path):
+    """A run stopped mid-epoch, continued, stopped at an epoch's end and continued again
+    ends exactly where the same run without stops ends."""
+    torch = pytest.importorskip("torch")
+    from msmd_builder.train.data import load_split
+    from msmd_builder.train.loop import load_run, prepare_run, run_training
+    from msmd_builder.train.settings import TrainSettings
+    from msmd_builder.train.state import load_state
+
+    root, _ = built
+    parts = load_split(root / "out" / "all", ("train", "valid"))
+    settings = TrainSettings(
+        maps=(4, 8, 8, 8),
+        epoch_pairs=300,
+        max_epochs=3,
+        valid_pairs=200,
+        bn_recalibration_pairs=200,
+        refine_cca_pairs=300,
+        sheet_augmentation=True,
+        audio_augmentation=True,
+        threads=1,
+        seed=5,
+    )
+    whole_dir = tmp_path / "whole"
+    whole = run_training(
+        prepare_run(parts["train"], parts["valid"], settings, whole_dir), whole_dir
+    )
+    parted = tmp_path / "parted"
+    tiny_budget = dataclasses.replace(settings, time_budget_s=1e-9)  # stops after one step
+    prepare_run(parts["train"], parts["valid"], tiny_budget, parted)
+    first = run_training(load_run(parted), parted, resume=True)
+    assert [row["pairs_seen"] for row in first.history] == [100]  # the part's partial epoch
+    assert load_state(parted / "state.pt").step_in_epoch == 1
+    assert json.loads((parted / "metrics.json").read_text())["finished"] is False
+    second = run_training(load_run(parted, time_budget_s=None, max_epochs=2), parted, resume=True)
+    assert [row["epoch"] for row in second.history] == [1, 2]
+    assert load_state(parted / "state.pt").step_in_epoch == 0
+    last = run_training(load_run(parted, time_budget_s=None), parted, resume=True)
+    assert json.loads((parted / "metrics.json").read_text())["finished"] is True
+
+    timing = {"seconds", "train_pairs_per_s"}
+    assert [{k: v for k, v in row.items() if k not in timing} for row in last.history] == [
+        {k: v for k, v in row.items() if k not in timing} for row in whole.history
+    ]
+    assert last.best_valid == whole.best_valid and last.best_epoch == whole.best_epoch
+    for name in ("best.pt", "last.pt", "refined.pt"):
+        a = torch.load(whole_dir / name, weights_only=True)["state_dict"]
+        b = torch.load(parted / name, weights_only=True)["state_dict"]
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

@@ -34,6 +34,7 @@ from msmd_builder.stages.perform.plans import (
     PerformancePlan,
     PerformanceRecipe,
     SplitRecipe,
+    choose_recipe,
     derive_seed,
     plan_performances,
 )
@@ -201,6 +202,34 @@ def test_recipes_round_trip_through_dicts():
             recipe=PerformanceRecipe(train=all_train),
         )
     ) == len(MSMD_TEMPO_RATIOS) * len(TRAIN)
+
+
+def test_reference_soundfont_moves_only_the_reference():
+    """The 2018 paper's electric-piano reference, without touching the default build's plans."""
+    electric = "fluidr3-electric-piano"
+    assert TRAIN[0].name != electric and electric in {s.name for s in TRAIN}
+    recipe = choose_recipe(reference_soundfont=electric)
+    assert "reference_soundfont" not in MSMD_RECIPE.to_dict()["train"]  # default keys unchanged
+    assert recipe.to_dict()["train"]["reference_soundfont"] == electric
+    assert PerformanceRecipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    for role in ("train", "valid"):
+        plans = plan_performances(PIECE, role=role, soundfonts=SPECS, seed=0, recipe=recipe)
+        default = plan_performances(PIECE, role=role, soundfonts=SPECS, seed=0)
+        assert (plans[0].tempo_ratio, plans[0].soundfont) == (1.0, electric)
+        assert len(plans) == 7 and plans[0].humanize is None
+        # the same per-piece draw: the other six are the default's, the default's
+        # reference being one more candidate now
+        others = {(p.tempo_ratio, p.soundfont) for p in plans[1:]}
+        assert len(others & {(p.tempo_ratio, p.soundfont) for p in default[1:]}) >= 5
+    test = plan_performances(PIECE, role="test", soundfonts=SPECS, seed=0, recipe=recipe)
+    assert test == plan_performances(PIECE, role="test", soundfonts=SPECS, seed=0)
+    robust = choose_recipe(tempo_robustness=True, reference_soundfont=electric)
+    assert robust.test == TEMPO_ROBUSTNESS_RECIPE.test
+    with pytest.raises(ConfigError, match="is not a 'train' soundfont"):
+        plan_performances(
+            PIECE, role="train", soundfonts=SPECS, seed=0,
+            recipe=choose_recipe(reference_soundfont=TEST[0].name),
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize(
