@@ -1,8 +1,12 @@
 # msmd-builder: two commands on a fresh Debian 12 machine.
 #   make dataset                 build the default dataset from examples/
 #   make dataset MUTOPIA_ROOT=.. build the real one from a Mutopia checkout
-#   make test                    install what is missing and run the tests
+#   make test                    install what is missing and run every test, on two workers
+#   make test-fast               the same without the tests marked slow or corpus
+#   make mutation                mutation testing of the core modules (docs/testing.md)
 #   make train-smoke             train a model for a minute on the default dataset
+#   make pretrained OUT_DIR=..   train (or resume) the shipped model on the all split of a
+#                                corpus dataset, --augment full, then install it into the package
 #   make install-check           non-editable `pip install .` into a fresh virtualenv, then
 #                                build the default dataset with it from another folder
 SHELL := /bin/bash
@@ -15,18 +19,25 @@ WORK_DIR ?= work
 OUT_DIR ?= dataset
 WORKERS ?= 2
 PYTEST_ARGS ?=
+# pytest-xdist workers of `make test`; 0 runs the tests in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+# `make mutation MUTANTS='msmd_builder.core.units.*'` runs only those mutants.
+MUTANTS ?=
 
-APT_PACKAGES := libfluidsynth3 fluid-soundfont-gm timgm6mb-soundfont \
+APT_PACKAGES := libfluidsynth3 bubblewrap fluid-soundfont-gm timgm6mb-soundfont \
 	musescore-general-soundfont fluidr3mono-gm-soundfont
 # Only the tests need these: headless Chromium loads the HTML viewer and report.
 TEST_APT_PACKAGES := chromium
 DATASET_ARGS ?=
 
-.PHONY: setup system-packages dataset render-corpus test lint clean bench train-smoke install-check
+.PHONY: setup system-packages dataset render-corpus test test-fast mutation lint clean bench \
+	train-smoke install-check pretrained
 
 setup: $(STAMPS)/venv $(STAMPS)/apt
 
-# System packages (FluidSynth and the soundfonts). Installs only what is missing.
+# System packages (FluidSynth, bubblewrap for the LilyPond sandbox, the soundfonts).
+# Installs only what is missing.
 $(STAMPS)/apt: PACKAGES = $(APT_PACKAGES)
 $(STAMPS)/apt-test: PACKAGES = $(TEST_APT_PACKAGES)
 $(STAMPS)/apt $(STAMPS)/apt-test:
@@ -60,9 +71,45 @@ train-smoke: dataset
 	$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model 2018 --context 42 \
 		--time-budget 60 --epoch-pairs 1000 --out runs/smoke
 
+# The model shipped in msmd_builder/train/pretrained/: the all split of OUT_DIR (a corpus
+# dataset), full augmentation, the paper's schedule. Run again to continue an unfinished
+# run (each part with PRETRAINED_ARGS, e.g. "--time-budget 36000 --device cuda"); the
+# install step refuses runs on fewer than 100 pieces (docs/training.md).
+PRETRAINED_MODEL ?= 2018
+PRETRAINED_CONTEXT ?= 42
+PRETRAINED_RUN ?= runs/pretrained
+PRETRAINED_ARGS ?=
+pretrained: setup
+	if [ -f $(PRETRAINED_RUN)/run.json ]; then \
+		$(BIN)/msmd-build train --resume $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	else \
+		$(BIN)/msmd-build train --dataset $(OUT_DIR) --split all --model $(PRETRAINED_MODEL) \
+			--context $(PRETRAINED_CONTEXT) --augment full --out $(PRETRAINED_RUN) $(PRETRAINED_ARGS); \
+	fi
+	$(BIN)/python -m msmd_builder.train.pretrained $(PRETRAINED_RUN)
+
+# Every test, on TEST_WORKERS processes; tests that share an expensive fixture stay on
+# one (tests/conftest.py).  What CI runs (.ci/run).
 test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+# The edit-and-rerun loop: without the slow and the real-corpus tests.
+test-fast: setup $(STAMPS)/apt-test
+	$(BIN)/ruff check msmd_builder tests bench
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not corpus" $(PYTEST_ARGS)
+
+# Mutation testing of the core modules against their fast unit tests ([tool.mutmut] in
+# pyproject.toml), then the score of each module.  Not part of `make test`: a full run
+# takes about half an hour on two cores.  Results are kept in mutants/, and a rerun
+# tests only the functions that changed; `rm -rf mutants` starts afresh.
+$(STAMPS)/mutation: $(STAMPS)/venv
+	$(BIN)/pip install -q -e '.[dev,train,mutation]'
+	@mkdir -p $(STAMPS) && touch $@
+
+mutation: setup $(STAMPS)/mutation
+	$(BIN)/mutmut run --max-children $(WORKERS) $(MUTANTS)
+	$(BIN)/python bench/mutation_scores.py
 
 # What a user of `pip install .` gets: the package with its hooks and soundfont list,
 # no checkout around it. Builds the default dataset in a temporary folder.
@@ -85,4 +132,4 @@ lint: setup
 	$(BIN)/ruff format --check msmd_builder tests bench
 
 clean:
-	rm -rf $(WORK_DIR) $(OUT_DIR) runs .pytest_cache
+	rm -rf $(WORK_DIR) $(OUT_DIR) runs .pytest_cache mutants

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,36 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_ROOT = REPO_ROOT / "examples"
 RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the tests that share an expensive fixture on one pytest-xdist worker.
+
+    ``make test`` runs the suite on two workers with ``--dist loadgroup``: a
+    test goes to whichever worker is free, except tests with one
+    ``xdist_group`` mark, which run together on one worker.  A module- or
+    session-scoped fixture is built once in every worker that needs it, and
+    most of ours build pieces with LilyPond and FluidSynth (a dataset, a Dask
+    cluster, a wheel), so each test that uses one of our own wide-scoped
+    fixtures is grouped: by its module for a module-scoped fixture, by the
+    fixture for a session-scoped one.  Without xdist the marks do nothing.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        groups = set()
+        for name in info.names_closure:
+            for definition in info.name2fixturedefs.get(name, ()):
+                if not definition.baseid:  # pytest's and plugins' own (tmp_path_factory)
+                    continue
+                if definition.scope == "session":
+                    groups.add(f"session-{name}")
+                elif definition.scope != "function":
+                    groups.add(item.nodeid.split("::", 1)[0])
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(min(groups)))
 
 
 def mutopia_root() -> Path | None:
@@ -63,3 +96,29 @@ def make_piece(tmp_path: Path):
         return root, f"ftp/TestC/Op1/{name}/{name}.ly"
 
     return write
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel of msmd-builder built from a copy of the checkout, as ``pip wheel .`` builds it."""
+    from msmd_builder.core.resources import SHIPPED
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", *SHIPPED):
+        copy = shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy2
+        copy(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "msmd_builder",
+        source / "msmd_builder",
+        ignore=shutil.ignore_patterns("__pycache__", "_shipped"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+        + ["-w", str(tmp / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = (tmp / "dist").glob("msmd_builder-*.whl")
+    return built

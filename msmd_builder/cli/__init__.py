@@ -2,6 +2,7 @@
 
 from msmd_builder.cli import (  # noqa: F401 (commands)
     build,
+    export,
     outputs,
     recordings,
     soundfonts,

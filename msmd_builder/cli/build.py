@@ -30,6 +30,7 @@ from msmd_builder.cli.options import (
     TIMEOUT_OPTION,
     WORK_DIR_OPTION,
     WORKERS_OPTION,
+    confinement_options,
 )
 from msmd_builder.core.workdir import WorkDir
 
@@ -88,6 +89,7 @@ def corpus_scan(mutopia_root: Path, work_dir: Path, quiet: bool) -> None:
 )
 @REPEATS_OPTION
 @STRICT_REPEATS_OPTION
+@confinement_options
 def corpus_render(
     work_dir: Path,
     workers: int,
@@ -100,6 +102,9 @@ def corpus_render(
     seed: int,
     repeats: str,
     strict_repeats: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Normalize, render, lay out and align the indexed pieces.
 
@@ -125,6 +130,9 @@ def corpus_render(
         seed=seed,
         repeats=repeats,
         repeats_fallback=not strict_repeats,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
     )
     started = time.perf_counter()
     outcomes = _run_with_progress(entries, settings, workers)
@@ -152,8 +160,16 @@ def corpus_render(
 )
 @TIMEOUT_OPTION
 @FORCE_OPTION
+@confinement_options
 def piece_command(
-    piece_id: str, work_dir: Path, mutopia_root: Path | None, timeout_sec: float, force: bool
+    piece_id: str,
+    work_dir: Path,
+    mutopia_root: Path | None,
+    timeout_sec: float,
+    force: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Build one piece (PIECE_ID as in the index, e.g. BachJS__BWV846__wtk1-prelude1).
 
@@ -171,7 +187,15 @@ def piece_command(
     entry = find_piece(index_entries(wd), piece_id)
     if entry is None:
         raise click.BadParameter(f"{piece_id!r} is not in {wd.index}", param_hint="PIECE_ID")
-    settings = build_settings(work_dir, corpus_root(wd), timeout_sec=timeout_sec, force=force)
+    settings = build_settings(
+        work_dir,
+        corpus_root(wd),
+        timeout_sec=timeout_sec,
+        force=force,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
+    )
     preflight(settings)
     outcome = process_piece(entry, settings)
     click.echo(json.dumps(asdict(outcome), indent=2))
@@ -279,6 +303,13 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     "held-out soundfont: the test performances of the 2019 paper's tempo-robustness "
     "evaluation (msmd-build evaluate).",
 )
+@click.option(
+    "--reference-soundfont",
+    metavar="NAME",
+    help="Render the reference performance of train/valid pieces (tempo 1.0, the only one "
+    "of training without audio augmentation) with this training soundfont instead of the "
+    "first in soundfonts.txt; fluidr3-electric-piano is MSMD's and the 2018 paper's.",
+)
 @click.option("--keep-audio", is_flag=True, help="Also keep every performance as FLAC.")
 @click.option(
     "--verify-onsets",
@@ -302,6 +333,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 @STRICT_REPEATS_OPTION
 @TIMEOUT_OPTION
 @FORCE_OPTION
+@confinement_options
 def dataset_command(
     mutopia_root: Path | None,
     work_dir: Path,
@@ -315,6 +347,7 @@ def dataset_command(
     performance_recipe: Path | None,
     humanize: bool,
     tempo_robustness: bool,
+    reference_soundfont: str | None,
     keep_audio: bool,
     verify_onsets: str,
     max_shard_mb: int,
@@ -326,6 +359,9 @@ def dataset_command(
     strict_repeats: bool,
     timeout_sec: float,
     force: bool,
+    sandbox: str,
+    cpu_sec: float,
+    memory_mb: int,
 ) -> None:
     """Build the dataset: every stage of every solo keyboard piece, then splits and shards.
 
@@ -355,7 +391,10 @@ def dataset_command(
         scan_into(wd, mutopia_root, if_changed=True)
     entries = select_pieces(index_entries(wd), piece_ids, limit=limit)
     recipe = choose_recipe(
-        recipe_file=performance_recipe, humanize=humanize, tempo_robustness=tempo_robustness
+        recipe_file=performance_recipe,
+        humanize=humanize,
+        tempo_robustness=tempo_robustness,
+        reference_soundfont=reference_soundfont,
     )
     settings = build_settings(
         work_dir,
@@ -369,6 +408,9 @@ def dataset_command(
         verify_onsets=verify_onsets,
         repeats=repeats,
         repeats_fallback=not strict_repeats,
+        sandbox=sandbox,
+        cpu_sec=cpu_sec,
+        memory_mb=memory_mb,
     )
     requests: tuple = ()
     if recordings is not None:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from msmd_builder.lilypond.sandbox import DEFAULT_CPU_SEC, DEFAULT_MEMORY_MB, SANDBOX_MODES
 from msmd_builder.stages.render import DEFAULT_TIMEOUT_SEC
-from msmd_builder.train import PRECISIONS  # constants only, no torch
+from msmd_builder.train import DEVICES, PRECISIONS  # constants only, no torch
 
 __all__ = [
     "WORK_DIR_OPTION",
     "TIMEOUT_OPTION",
+    "confinement_options",
     "FORCE_OPTION",
     "STRICT_REPEATS_OPTION",
     "REPEATS_OPTION",
@@ -19,6 +21,7 @@ __all__ = [
     "DATASET_OPTION",
     "PRECISION_OPTION",
     "THREADS_OPTION",
+    "DEVICE_OPTION",
     "WORKERS_OPTION",
     "PIECES_OPTION",
     "LIMIT_OPTION",
@@ -46,6 +49,40 @@ TIMEOUT_OPTION = click.option(
 )
 
 
+def confinement_options(command):  # noqa: ANN001, ANN201 - click decorator
+    """Add ``--sandbox``, ``--cpu-limit`` and ``--memory-limit`` to a command that renders."""
+    options = (
+        click.option(
+            "--sandbox",
+            type=click.Choice(SANDBOX_MODES),
+            default="auto",
+            show_default=True,
+            help="Run LilyPond and convert-ly inside bubblewrap (read-only sources, one "
+            "scratch folder, no network). auto: where it works, else a warning in the "
+            "report; on: stop at start without it; off: never (sources you trust).",
+        ),
+        click.option(
+            "--cpu-limit",
+            "cpu_sec",
+            type=click.FloatRange(min=1),
+            default=DEFAULT_CPU_SEC,
+            show_default=True,
+            help="Per-piece CPU-time limit of LilyPond, seconds (class timeout when hit).",
+        ),
+        click.option(
+            "--memory-limit",
+            "memory_mb",
+            type=click.IntRange(min=64),
+            default=DEFAULT_MEMORY_MB,
+            show_default=True,
+            help="Per-piece address-space limit of LilyPond, MiB (class memory when hit).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Ignore cached results and redo every stage."
 )
@@ -54,19 +91,22 @@ FORCE_OPTION = click.option(
 STRICT_REPEATS_OPTION = click.option(
     "--strict-repeats",
     is_flag=True,
-    help="Fail a piece whose unfolded performance leaves reading order or whose written "
-    "jump does not read into one playing order, instead of building it in printed "
-    "order (flagged in the report).",
+    help="Fail a piece whose performance leaves reading order or whose written jumps or "
+    "repeats do not read into one playing order, instead of building it in printed "
+    "order (flagged in the report).  Repeats written in some voices only are still "
+    "played on the shared timeline.",
 )
 
 
 REPEATS_OPTION = click.option(
     "--repeats",
-    type=click.Choice(["unfolded", "folded"]),
+    type=click.Choice(["unfolded", "timeline", "folded"]),
     default="unfolded",
     show_default=True,
-    help="MIDI playing order: repeats unfolded as performed, or folded in printed order "
-    "(each notehead once, as MSMD's MIDI).",
+    help="MIDI playing order: repeats unfolded as performed (each piece whose repeats "
+    "are written in some voices only goes to the timeline by itself); the printed "
+    "timeline unrolled by the score's repeat structure for every voice alike; or "
+    "folded in printed order (each notehead once, as MSMD's MIDI).",
 )
 
 
@@ -98,6 +138,14 @@ PRECISION_OPTION = click.option(
 
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="torch threads."
+)
+
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="cpu",
+    show_default=True,
+    help="Where the networks run: the CPU, or a CUDA GPU.",
 )
 
 WORKERS_OPTION = click.option(

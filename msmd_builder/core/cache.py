@@ -35,6 +35,8 @@ __all__ = [
     "atomic_write_json",
     "read_json",
     "StageCache",
+    "output_sizes",
+    "sized_outputs",
     "save_npz",
     "load_npz",
 ]
@@ -129,8 +131,10 @@ class StageCache:
     when it exists, carries this ``format_name`` and ``format_version``, its
     ``cache_key`` equals :attr:`key` (the hash of the stage's key document:
     inputs' content keys, settings, tool versions) and every output file the
-    stage names for it still exists.  Anything else is a miss and the stage runs
-    again; :meth:`store` writes the record atomically, after the outputs.
+    stage names for it still exists, with the size the record gives it
+    (:func:`output_sizes`), so a deleted or truncated output is rebuilt.
+    Anything else is a miss and the stage runs again; :meth:`store` writes the
+    record atomically, after the outputs.
 
     The record is a JSON file by default; a stage whose output file carries its
     own key (a performance's ``.npz``) passes a ``reader`` that returns that
@@ -219,6 +223,21 @@ class StageCache:
         document = self.stamp(record)
         atomic_write_json(self.record_path, document)
         return document
+
+
+def output_sizes(folder: Path, names: Iterable[str]) -> dict[str, int]:
+    """Return each output's size in bytes, by its name relative to ``folder``.
+
+    A stage stores this mapping in its record; :func:`sized_outputs` turns it
+    back into what :meth:`StageCache.lookup` checks.  Sizes are cheap to check
+    on every run and catch what a copy or a full disk leaves: a truncated file.
+    """
+    return {name: (folder / name).stat().st_size for name in names}
+
+
+def sized_outputs(folder: Path, sizes: Mapping[str, int]) -> list[tuple[Path, int]]:
+    """Return ``(path, size_bytes)`` pairs of a record's :func:`output_sizes` mapping."""
+    return [(folder / name, int(size)) for name, size in sizes.items()]
 
 
 def _present(output: Any) -> bool:

@@ -13,14 +13,17 @@ __all__ = [
     "ToolNotFoundError",
     "ConfigError",
     "FormatError",
+    "AudioInputError",
     "PieceError",
     "SourceEncodingError",
     "MissingIncludeError",
+    "UnsafeIncludeError",
     "ConvertLyError",
     "LilyPondSyntaxError",
     "SchemeError",
     "LilyPondCrash",
     "LilyPondTimeout",
+    "LilyPondMemoryError",
     "NoOutputError",
     "LilyPondError",
     "NothingToAlignError",
@@ -28,6 +31,8 @@ __all__ = [
     "VerificationError",
     "SynthesisError",
     "ReadingOrderError",
+    "VoiceOrderError",
+    "RepeatsOutOfStepError",
     "NotBuiltError",
     "WorkerLostError",
     "RecordingError",
@@ -54,6 +59,27 @@ class ConfigError(MsmdError):
 
 class FormatError(MsmdError):
     """A file is not of the expected format or version, or is damaged (truncated, tampered)."""
+
+
+class AudioInputError(MsmdError):
+    """A recording given to ``msmd-build identify`` cannot be used.
+
+    Parameters
+    ----------
+    kind : {'unreadable', 'silent', 'too-short'}
+        What is wrong: no audio decoder reads the file; it holds no sound
+        above -80 dBFS; it is shorter than one excerpt of the model.
+    message : str
+        The details (file, durations).
+    """
+
+    KINDS = ("unreadable", "silent", "too-short")
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        super().__init__(f"[{kind}] {message}")
+        self.kind = kind
 
 
 class PieceError(MsmdError):
@@ -89,6 +115,18 @@ class MissingIncludeError(PieceError):
     r"""An ``\include`` names a file that does not exist."""
 
     error_class = "missing-include"
+
+
+class UnsafeIncludeError(PieceError):
+    r"""A reference (``\include``, an ``\epsfile`` graphic) leaves the piece's folder tree.
+
+    The piece's folder tree is its Mutopia opus folder (``ftp/<Composer>/<Opus>/``);
+    a path that resolves outside it, by an absolute name, ``../`` or a symbolic
+    link, is never read: a source we did not write must not pull other files of
+    the machine into the build.
+    """
+
+    error_class = "unsafe-include"
 
 
 class ConvertLyError(PieceError):
@@ -127,6 +165,12 @@ class LilyPondTimeout(LilyPondError):
     error_class = "timeout"
 
 
+class LilyPondMemoryError(LilyPondError):
+    """LilyPond ran out of its per-piece address-space limit (a runaway or hostile source)."""
+
+    error_class = "memory"
+
+
 class NoOutputError(LilyPondError):
     """LilyPond ran but wrote no PDF or no MIDI (header-only or MIDI-only files)."""
 
@@ -157,6 +201,27 @@ class ReadingOrderError(VerificationError):
     The typical cause is a repeat written in some voices only: LilyPond then
     unfolds those voices and plays the others straight on, out of step.
     """
+
+
+class VoiceOrderError(VerificationError):
+    """A voice plays a note right after one it is written after, within one playing.
+
+    Each voice plays its notes in written order except where a repeat or jump
+    takes it back; a note out of that order is linked to the wrong notehead
+    (as same-pitch grace notes linked the wrong way round would be).
+    """
+
+
+class RepeatsOutOfStepError(PieceError):
+    """LilyPond's unfolded MIDI does not follow the score's repeat structure.
+
+    A repeat is written in some voices only: LilyPond unfolds it in those and
+    plays the others straight on.  The build then renders the piece with
+    ``repeats="timeline"``, which plays every voice by the same repeat
+    structure (:mod:`msmd_builder.stages.align.timeline`).
+    """
+
+    error_class = "repeats-out-of-step"
 
 
 class SynthesisError(PieceError):
@@ -233,16 +298,19 @@ ERROR_CLASSES: dict[str, type[PieceError]] = {
         PieceError,
         SourceEncodingError,
         MissingIncludeError,
+        UnsafeIncludeError,
         ConvertLyError,
         LilyPondError,
         LilyPondSyntaxError,
         SchemeError,
         LilyPondCrash,
         LilyPondTimeout,
+        LilyPondMemoryError,
         NoOutputError,
         NothingToAlignError,
         NotUnrollableError,
         VerificationError,
+        RepeatsOutOfStepError,
         SynthesisError,
         NotBuiltError,
         WorkerLostError,

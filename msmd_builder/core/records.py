@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from msmd_builder.core.tables import MEASURE_DTYPE, PERFORMED_MEASURE_DTYPE
+
 __all__ = ["PerformanceRecord", "PieceRecord"]
+
+
+def _no_measures() -> np.ndarray:
+    return np.zeros(0, dtype=MEASURE_DTYPE)
+
+
+def _no_measure_occurrences() -> np.ndarray:
+    return np.zeros(0, dtype=PERFORMED_MEASURE_DTYPE)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class PerformanceRecord:
     confidence : np.ndarray or None
         A recording's per-note alignment confidence in [0, 1]; None for a
         synthesized performance (whose times are exact).
+    measures : np.ndarray [dtype=PERFORMED_MEASURE_DTYPE]
+        Every measure occurrence as this performance plays it, in its
+        seconds and spectrogram frames (a recording: see
+        :func:`msmd_builder.stages.perform.measures.recording_measures`).
     """
 
     performance_id: str
@@ -53,6 +67,7 @@ class PerformanceRecord:
     onset_frame: np.ndarray
     duration_sec: float
     confidence: np.ndarray | None = None
+    measures: np.ndarray = field(default_factory=_no_measure_occurrences)
 
     @property
     def is_recording(self) -> bool:
@@ -60,8 +75,15 @@ class PerformanceRecord:
         return "recording" in self.plan
 
     @classmethod
-    def from_performance(cls, data: Mapping[str, Any]) -> PerformanceRecord:
-        """Build a record from :func:`msmd_builder.stages.perform.npz.load_performance` output."""
+    def from_performance(
+        cls, data: Mapping[str, Any], measures: np.ndarray | None = None
+    ) -> PerformanceRecord:
+        """Build a record from :func:`msmd_builder.stages.perform.npz.load_performance` output.
+
+        ``measures`` are the performance's measure occurrences
+        (:func:`msmd_builder.stages.perform.measures.performance_measures`);
+        none when not given.
+        """
         return cls(
             performance_id=str(data["performance_id"]),
             plan=json.loads(data["plan_json"]),
@@ -72,6 +94,7 @@ class PerformanceRecord:
             confidence=(
                 np.asarray(data["confidence"], dtype=np.float32) if "confidence" in data else None
             ),
+            measures=_no_measure_occurrences() if measures is None else measures,
         )
 
 
@@ -97,6 +120,10 @@ class PieceRecord:
         Performed note events at the score's own tempo, in playing order.
     performances : list of PerformanceRecord
         The synthesized performances kept for this piece's split role.
+    measures : np.ndarray [dtype=msmd_builder.core.tables.MEASURE_DTYPE]
+        Every measure box as printed; ``measure_id`` equals the row index.
+    performed_measures : np.ndarray [dtype=PERFORMED_MEASURE_DTYPE]
+        Every measure occurrence at the score's own tempo, in playing order.
     """
 
     piece_id: str
@@ -107,6 +134,8 @@ class PieceRecord:
     noteheads: np.ndarray
     performed: np.ndarray
     performances: list[PerformanceRecord] = field(default_factory=list)
+    measures: np.ndarray = field(default_factory=_no_measures)
+    performed_measures: np.ndarray = field(default_factory=_no_measure_occurrences)
 
     def page_index(self, book: int, page: int) -> int:
         """Return the position in :attr:`pages` of page ``page`` of PDF ``book``."""

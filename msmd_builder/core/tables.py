@@ -15,6 +15,8 @@ __all__ = [
     "SYSTEM_DTYPE",
     "PERFORMED_EVENT_DTYPE",
     "PEDAL_EVENT_DTYPE",
+    "MEASURE_DTYPE",
+    "PERFORMED_MEASURE_DTYPE",
     "empty_performed_events",
 ]
 
@@ -105,3 +107,94 @@ def empty_performed_events(n: int = 0) -> np.ndarray:
 #: ``time_sec``  when the pedal moves, in seconds
 #: ``value``     CC64 value: 127 = down (sustain), 0 = up
 PEDAL_EVENT_DTYPE = np.dtype([("time_sec", np.float64), ("value", np.int16)])
+
+
+#: One row per measure box, in printed order: a measure as LilyPond laid it out
+#: on one system, from its opening bar line (or the system's start) to its
+#: closing bar line (or the system's end), over all the system's staves.  A
+#: measure broken by a line or page break has one row per system (``part``).
+#:
+#: ``measure_id``       row index, unique within the piece
+#: ``measure``          index of the measure in the piece (its boxes share it),
+#:                      in (book, score, onset) order
+#: ``part``, ``n_parts``  which box of the measure this is, and how many it has
+#: ``bar_number``       the bar number as LilyPond counts it (0 for a pickup)
+#: ``n_measures``       measures the box stands for: > 1 for a compressed
+#:                      multi-measure rest, else 1
+#: ``onset_whole``      written (folded) onset, whole notes of its score
+#: ``length_whole``     written length, whole notes
+#: ``nominal_whole``    the time signature's measure length, whole notes
+#: ``volta``            repeat ending (LilyPond's alternative number), 0 outside
+#: ``pickup``           an anacrusis (starts after ``\partial``)
+#: ``partial``          shorter than its time signature (not a pickup)
+#: ``cadenza``          timing was off (``\cadenzaOn``) in the measure
+#: ``multi_measure_rest``  a compressed multi-measure rest (``n_measures`` > 1)
+#: ``repeat_start``     a start-repeat sign at its opening bar line or inside it
+#: ``repeat_end``       an end-repeat sign at its closing bar line or inside it
+MEASURE_DTYPE = np.dtype(
+    [
+        ("measure_id", np.int32),
+        ("measure", np.int32),
+        ("part", np.int16),
+        ("n_parts", np.int16),
+        ("score", np.int16),
+        ("book", np.int16),
+        ("page", np.int16),  # 0-based page within its PDF; -1 if not laid out
+        ("system", np.int32),  # 0-based system within its PDF (joins systems.system)
+        ("bar_number", np.int32),
+        ("n_measures", np.int16),
+        ("onset_whole", np.float64),
+        ("length_whole", np.float64),
+        ("nominal_whole", np.float64),
+        ("volta", np.int16),
+        ("pickup", np.bool_),
+        ("partial", np.bool_),
+        ("cadenza", np.bool_),
+        ("multi_measure_rest", np.bool_),
+        ("repeat_start", np.bool_),
+        ("repeat_end", np.bool_),
+        ("x0_pt", np.float32),
+        ("y0_pt", np.float32),
+        ("x1_pt", np.float32),
+        ("y1_pt", np.float32),
+        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
+        ("y0_px", np.float32),
+        ("x1_px", np.float32),
+        ("y1_px", np.float32),
+    ]
+)
+
+
+#: One row per measure occurrence, in playing order: a measure as a
+#: performance plays it, repeats and jumps unrolled ("measure 12, second time"
+#: is one row).  In the align stage's table the times are score seconds; each
+#: performance has its own table in performance seconds.
+#:
+#: ``measure``          the measure (joins ``MEASURE_DTYPE.measure``)
+#: ``occurrence``       0 the first time it is played, 1 the second, ...
+#: ``score``, ``bar_number``  copied from the measure
+#: ``start_whole``, ``end_whole``  the span in unrolled musical time, whole notes
+#:                      (the time of ``PERFORMED_EVENT_DTYPE.onset_whole``)
+#: ``printed_start_whole``, ``printed_end_whole``  the part of the measure played,
+#:                      in its written time: the whole measure, or less where a
+#:                      repeat or jump leaves or enters it inside
+#: ``start_sec``, ``end_sec``  the span in seconds
+#: ``start_frame``, ``end_frame``  the spectrogram frames of the span,
+#:                      ``[start_frame, end_frame)`` by MSMD's onset rule
+#:                      (``units.sec_to_frame``)
+PERFORMED_MEASURE_DTYPE = np.dtype(
+    [
+        ("measure", np.int32),
+        ("occurrence", np.int16),
+        ("score", np.int16),
+        ("bar_number", np.int32),
+        ("start_whole", np.float64),
+        ("end_whole", np.float64),
+        ("printed_start_whole", np.float64),
+        ("printed_end_whole", np.float64),
+        ("start_sec", np.float64),
+        ("end_sec", np.float64),
+        ("start_frame", np.int64),
+        ("end_frame", np.int64),
+    ]
+)

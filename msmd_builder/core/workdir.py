@@ -10,6 +10,7 @@
         repeats.json                          printed-order fallback memo
         render/render.json, *.pdf, *.midi,    LilyPond's outputs and the hooks' tables
                *.msmd-*.tsv, lilypond.log
+        render-scratch/                       what LilyPond writes, while it runs
         score/score.json, geometry.npz,       page images and geometry
               page-<book>-<page>.png
         align/align.json, alignment.npz       performed notes linked to noteheads
@@ -129,6 +130,11 @@ class PieceDir:
     def render_record(self) -> Path:
         """Record of the render stage."""
         return self.render / "render.json"
+
+    @property
+    def render_scratch(self) -> Path:
+        """The one folder a (sandboxed) LilyPond run may write; emptied after each run."""
+        return self.root / "render-scratch"
 
     # score
     @property

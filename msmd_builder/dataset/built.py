@@ -8,14 +8,16 @@ wherever it is found, naming the file relative to the work directory::
     piece = BuiltPiece.open(PieceDir.of(work_dir, piece_id))   # records checked
     record = piece.record("train", metadata=...)               # PieceRecord
 
-What it reads: ``score/score.json`` (pages), the page PNGs, ``score/geometry.npz``,
-``align/align.json``, ``align/alignment.npz`` and, when performances are asked
+What it reads: ``score/score.json`` (pages), the page PNGs, ``score/geometry.npz``
+(noteheads, systems, measures), ``align/align.json``, ``align/alignment.npz``
+(performed notes and measure occurrences) and, when performances are asked
 for, ``perform/perform.json`` and the performance files, each checked against
 the cache key ``perform.json`` records for it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -220,6 +222,24 @@ class BuiltPiece:
         except FormatError as exc:
             raise self._missing(self.piece_dir.geometry, f"is not usable: {exc}") from exc
 
+    def measures(self) -> np.ndarray:
+        """Return the measures table (boxes as printed)."""
+        from msmd_builder.stages.score import ScoreResult
+
+        try:
+            return ScoreResult.from_dict(self.score).load_measures()
+        except FormatError as exc:
+            raise self._missing(self.piece_dir.geometry, f"is not usable: {exc}") from exc
+
+    def performed_measures(self) -> np.ndarray:
+        """Return the measure occurrences at the score's own tempo."""
+        from msmd_builder.stages.align.stage import AlignResult
+
+        try:
+            return AlignResult.from_dict(self.align).load_measures()
+        except FormatError as exc:
+            raise self._missing(self.piece_dir.alignment, f"is not usable: {exc}") from exc
+
     def performed(self) -> np.ndarray:
         """Return the performed-notes table at the score's own tempo."""
         from msmd_builder.stages.align.stage import AlignResult
@@ -296,9 +316,13 @@ class BuiltPiece:
             Take these performance files instead (not listed in
             ``perform.json``; checked for format and event count only).
         """
+        from msmd_builder.stages.perform.measures import performance_measures, recording_measures
+        from msmd_builder.stages.perform.plans import PerformancePlan
+
         page_keys, pages = self.pages()
         noteheads, systems = self.geometry()
         performed = self.performed()
+        score_measures = self.performed_measures()
         # A file's own performance id is perform.json's: its cache key covers the plan.
         if performance_files is not None:
             sources = [(Path(p), None) for p in performance_files]
@@ -307,12 +331,15 @@ class BuiltPiece:
                 (self.piece_dir.perform / p["file"], str(p["cache_key"]))
                 for p in self.performance_entries(role)
             ]
-        performances = [
-            PerformanceRecord.from_performance(
-                self.load_performance(path, cache_key=key, n_events=len(performed))
-            )
-            for path, key in sources
-        ]
+        performances = []
+        for path, key in sources:
+            data = self.load_performance(path, cache_key=key, n_events=len(performed))
+            if "recording_json" in data:
+                measures = recording_measures(score_measures, performed, data["events"])
+            else:
+                plan = PerformancePlan.from_dict(json.loads(data["plan_json"]))
+                measures = performance_measures(score_measures, plan, performed)
+            performances.append(PerformanceRecord.from_performance(data, measures))
         return PieceRecord(
             piece_id=self.piece_id,
             metadata=dict(metadata or {}),
@@ -322,6 +349,8 @@ class BuiltPiece:
             noteheads=noteheads,
             performed=performed,
             performances=performances,
+            measures=self.measures(),
+            performed_measures=score_measures,
         )
 
 

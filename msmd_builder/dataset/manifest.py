@@ -45,7 +45,7 @@ FORMAT_NAME = "msmd-builder/shard"
 
 
 #: ``format_version`` attribute of every shard file and of the manifest; bump on layout changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 #: ``format_name`` of ``manifest.json``.
@@ -136,6 +136,8 @@ def _record_arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
         ("systems", record.systems),
         ("noteheads", record.noteheads),
         ("performed", record.performed),
+        ("measures", record.measures),
+        ("performed_measures", record.performed_measures),
     ]
     for perf in record.performances:
         base = f"performances/{perf.performance_id}"
@@ -143,6 +145,7 @@ def _record_arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
             (f"{base}/spectrogram", perf.spectrogram),
             (f"{base}/events", perf.events),
             (f"{base}/onset_frame", perf.onset_frame),
+            (f"{base}/measures", perf.measures),
         ]
         if perf.confidence is not None:
             arrays.append((f"{base}/confidence", perf.confidence))
@@ -189,6 +192,10 @@ class Counts:
         Frames over all stored performances.
     audio_sec : float
         Seconds of audio over all stored performances.
+    measures : int
+        Measures as printed (a measure over two systems counts once).
+    measure_occurrences : int
+        Measures played at the score's tempo (repeats and jumps unrolled).
     """
 
     pieces: int = 0
@@ -200,6 +207,8 @@ class Counts:
     performances: int = 0
     spectrogram_frames: int = 0
     audio_sec: float = 0.0
+    measures: int = 0
+    measure_occurrences: int = 0
 
     @classmethod
     def of(cls, record: PieceRecord) -> Counts:
@@ -214,6 +223,8 @@ class Counts:
             performances=len(record.performances),
             spectrogram_frames=sum(int(p.spectrogram.shape[1]) for p in record.performances),
             audio_sec=math.fsum(p.duration_sec for p in record.performances),
+            measures=len(np.unique(record.measures["measure"])),
+            measure_occurrences=len(record.performed_measures),
         )
 
     @classmethod

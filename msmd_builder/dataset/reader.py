@@ -1,4 +1,11 @@
-"""Reading shards: needs only h5py and numpy."""
+"""Reading shards: needs only h5py and numpy.
+
+A shard that cannot be read as written -- truncated, changed after it was
+written, or not the size the manifest records -- raises
+:class:`~msmd_builder.core.errors.FormatError` naming the file, never a bare
+h5py error; ``verify=True`` also compares each piece with the manifest's
+``content_sha256``.  The files themselves stay plain HDF5 (``docs/format.md``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any
 
 import h5py
 
-from msmd_builder.core.errors import ConfigError, VerificationError
+from msmd_builder.core.errors import ConfigError, FormatError
 from msmd_builder.core.records import PerformanceRecord, PieceRecord
 from msmd_builder.dataset.manifest import (
     FORMAT_NAME,
@@ -36,6 +43,7 @@ def _read_piece_group(group: h5py.Group) -> PieceRecord:
                 onset_frame=sub["onset_frame"][()],
                 duration_sec=float(sub.attrs["duration_sec"]),
                 confidence=sub["confidence"][()] if "confidence" in sub else None,
+                measures=sub["measures"][()],
             )
         )
     page_keys = group["page_keys"][()]
@@ -48,6 +56,8 @@ def _read_piece_group(group: h5py.Group) -> PieceRecord:
         noteheads=group["noteheads"][()],
         performed=group["performed"][()],
         performances=performances,
+        measures=group["measures"][()],
+        performed_measures=group["performed_measures"][()],
     )
 
 
@@ -62,12 +72,31 @@ class ShardReader:
     Raises
     ------
     ConfigError
-        If the file is not a shard of a known format version.
+        If the file does not exist or is not a shard of a known format version.
+    FormatError
+        If HDF5 cannot open the file or read its attributes (a damaged file).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file = h5py.File(self.path, "r")
+        if not self.path.is_file():
+            raise ConfigError(f"{self.path} does not exist")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise FormatError(
+                f"{self.path} cannot be opened as HDF5: it is damaged (truncated or "
+                f"overwritten) or not a shard ({exc})"
+            ) from exc
+        try:
+            self._read_attributes()
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            self._file.close()
+            raise FormatError(
+                f"{self.path} is damaged: its attributes cannot be read ({exc})"
+            ) from exc
+
+    def _read_attributes(self) -> None:
         attrs = self._file.attrs
         if attrs.get("format_name") != FORMAT_NAME:
             self._file.close()
@@ -91,10 +120,23 @@ class ShardReader:
         return self._file
 
     def read_piece(self, piece_id: str) -> PieceRecord:
-        """Return one piece, every array as written."""
+        """Return one piece, every array as written.
+
+        Raises
+        ------
+        KeyError
+            If the file does not list the piece.
+        FormatError
+            If the piece's group or one of its arrays cannot be read (a damaged file).
+        """
         if piece_id not in self.piece_ids:
             raise KeyError(f"{self.path.name} has no piece {piece_id!r}")
-        return _read_piece_group(self._file["pieces"][piece_id])
+        try:
+            return _read_piece_group(self._file["pieces"][piece_id])
+        except (KeyError, TypeError, ValueError, OSError, RuntimeError) as exc:
+            raise FormatError(
+                f"{self.path} is damaged: piece {piece_id!r} cannot be read ({exc})"
+            ) from exc
 
     def iter_pieces(self) -> Iterator[PieceRecord]:
         """Yield the pieces in stored order."""
@@ -141,9 +183,27 @@ class SplitReader:
         return tuple(p.piece_id for p in self.manifest.part(part).pieces)
 
     def shard(self, file_name: str) -> ShardReader:
-        """Return the open reader of one of the split's files (opened on first use)."""
+        """Return the open reader of one of the split's files (opened on first use).
+
+        Raises
+        ------
+        FormatError
+            If the file is missing or not the size the manifest records for it
+            (truncated or overwritten), or HDF5 cannot open it.
+        """
         if file_name not in self._shards:
-            self._shards[file_name] = ShardReader(self.split_dir / file_name)
+            path = self.split_dir / file_name
+            listed = {f.file: f.size for part in self.manifest.parts for f in part.files}
+            if file_name in listed:
+                size = path.stat().st_size if path.is_file() else None
+                if size is None:
+                    raise FormatError(f"{path} is listed in the manifest but missing")
+                if size != listed[file_name]:
+                    raise FormatError(
+                        f"{path} is damaged: {size} bytes, the manifest records "
+                        f"{listed[file_name]} (truncated or overwritten); write the split again"
+                    )
+            self._shards[file_name] = ShardReader(path)
         return self._shards[file_name]
 
     def read_piece(self, part: str, piece_id: str, *, verify: bool = False) -> PieceRecord:
@@ -160,14 +220,16 @@ class SplitReader:
         ------
         KeyError
             If the part or the piece is not in the manifest.
-        VerificationError
-            If ``verify`` and the content differs from what the manifest recorded.
+        FormatError
+            If the file is damaged (see :meth:`shard`), or ``verify`` and the
+            content differs from what the manifest recorded.
         """
         summary = self.manifest.part(part).piece(piece_id)
         record = self.shard(summary.file).read_piece(piece_id)
         if verify and piece_checksum(record) != summary.content_sha256:
-            raise VerificationError(
-                f"{piece_id} in {summary.file}: content differs from the manifest's checksum"
+            raise FormatError(
+                f"{self.split_dir / summary.file}: piece {piece_id!r} differs from the "
+                "manifest's content_sha256 (the file was changed after it was written)"
             )
         return record
 

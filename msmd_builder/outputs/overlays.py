@@ -1,9 +1,10 @@
 """Pictures for people: page overlays that show what the dataset knows about a piece.
 
-Each page image gets its system boxes (grey) and notehead boxes coloured by
-what the alignment made of them: aligned (green), tie continuation (blue, it
-sounds through the previous note), hidden or unaligned (red).  The first onset
-time of each aligned notehead can be written beside it.
+Each page image gets its system boxes (grey), its measure boxes (orange, the
+bar number at the top left of each), and notehead boxes coloured by what the
+alignment made of them: aligned (green), tie continuation (blue, it sounds
+through the previous note), hidden or unaligned (red).  The first onset time
+of each aligned notehead can be written beside it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = ["COLOURS", "draw_overlays", "write_piece_overlays"]
 #: RGB colours of the overlay, by notehead category.
 COLOURS = {
     "system": (140, 140, 140),
+    "measure": (235, 140, 0),
     "aligned": (0, 150, 60),
     "tied": (40, 90, 230),
     "unaligned": (220, 30, 30),
@@ -34,6 +36,7 @@ def draw_overlays(
     image_dir: str | Path,
     out_dir: str | Path,
     labels: bool = False,
+    measures: np.ndarray | None = None,
 ) -> list[Path]:
     """Draw one overlay PNG per page.
 
@@ -51,6 +54,9 @@ def draw_overlays(
         Where ``overlay-<book>-<page>.png`` files go.
     labels : bool
         Write each aligned notehead's first onset (seconds) beside it.
+    measures : np.ndarray, optional
+        The measures table (:data:`~msmd_builder.core.tables.MEASURE_DTYPE`),
+        drawn with their bar numbers.
 
     Returns
     -------
@@ -72,6 +78,13 @@ def draw_overlays(
         on_page = (systems["book"] == book) & (systems["page"] == number)
         for system in systems[on_page]:
             draw.rectangle(_box(system, pad=3), outline=COLOURS["system"], width=1)
+        if measures is not None:
+            here = (measures["book"] == book) & (measures["page"] == number)
+            for box in measures[here]:
+                draw.rectangle(_box(box, pad=1), outline=COLOURS["measure"], width=1)
+                if box["part"] == 0:
+                    where = (float(box["x0_px"]) + 2, float(box["y0_px"]) - 12)
+                    draw.text(where, str(int(box["bar_number"])), fill=COLOURS["measure"])
         on_page = (noteheads["book"] == book) & (noteheads["page"] == number)
         for head in noteheads[on_page]:
             if head["tied"]:
@@ -119,4 +132,5 @@ def write_piece_overlays(
         image_dir=piece_dir.score,
         out_dir=out_dir,
         labels=labels,
+        measures=built.measures(),
     )

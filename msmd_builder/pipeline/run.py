@@ -12,12 +12,15 @@ Every stage caches its result under a content key, so running the same build
 twice does nothing the second time, and a killed build resumes.  Work is spread
 over local worker processes (``workers``) or the tasks of a Dask cluster; each
 handles whole pieces, so one LilyPond crash or hang costs one piece and its time
-limit, nothing else.  A worker process that dies is replaced and its pieces are
-tried once more.
+limit, nothing else.  A worker process that dies is replaced and the pieces it
+held are tried once more, each in a process of its own, so a piece that kills
+its worker every time is reported (``worker-lost``) without taking the pieces
+beside it down too.
 """
 
 from __future__ import annotations
 
+import itertools
 import resource
 import time
 import traceback
@@ -34,6 +37,7 @@ from msmd_builder.core.errors import (
     NotUnrollableError,
     PieceError,
     ReadingOrderError,
+    RepeatsOutOfStepError,
     WorkerLostError,
 )
 from msmd_builder.core.workdir import WorkDir
@@ -43,9 +47,6 @@ from msmd_builder.stages.align.repeats import RepeatsMemo
 from msmd_builder.stages.corpus.index import PieceEntry
 
 __all__ = ["PieceOutcome", "preflight", "process_piece", "run_pieces", "build_piece"]
-
-#: How often a piece whose worker died is tried before it is reported.
-WORKER_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,13 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
     (a bug) becomes a failed outcome of class ``internal`` with its traceback;
     any other :class:`MsmdError` (a tool or configuration error) is raised.
 
-    When the unfolded performance fails the reading-order check or its written
-    jump cannot be read, and ``settings.align.repeats_fallback`` is on, the
-    piece is rendered again in printed order and flagged (see
-    :mod:`msmd_builder.stages.align.repeats`).
+    When LilyPond's unfolded MIDI does not follow the score's repeat
+    structure in every voice (a repeat written in some voices only), the piece
+    is rendered again with ``repeats="timeline"`` and unrolled for every voice
+    alike.  When the performance then fails the reading-order check or its
+    written jump cannot be read, and ``settings.align.repeats_fallback`` is on,
+    the piece is rendered again in printed order and flagged, the last resort
+    (see :mod:`msmd_builder.stages.align.repeats`).
     """
     piece_dir = WorkDir(settings.work_dir).piece(entry.piece_id)
     seconds: dict[str, float] = {}
@@ -133,16 +137,29 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             name, started = stage.name, time.perf_counter()
             try:
                 record = stage.run(record, settings.of(name), piece_dir, force=settings.force)
+            except RepeatsOutOfStepError as exc:
+                if settings.render.repeats != "unfolded":
+                    raise
+                # A repeat written in some voices only: play every voice by the
+                # score's repeat structure (a reading of the score, not a fallback).
+                assert memo is not None
+                memo.record_timeline(exc.message)
+                settings = settings.with_repeats("timeline")
+                details.update(memo.details())
+                for later in stages[1:]:
+                    seconds.pop(later.name, None)
+                record, position = normalized, 1
+                continue
             except (ReadingOrderError, NotUnrollableError) as exc:
                 if settings.render.repeats == "folded" or not settings.align.repeats_fallback:
                     raise
-                # The unfolded MIDI is out of step with the print (a repeat written in
-                # some voices only), or a written jump does not read into one playing
-                # order: perform the printed order instead, as MSMD did.
+                # The performance is out of step with the print, or a written jump
+                # does not read into one playing order: the last resort is the
+                # printed order, as MSMD did.
                 assert memo is not None
-                memo.record(exc.message, exc.error_class)
+                memo.record_fallback(exc.message, exc.error_class)
                 settings = settings.with_repeats("folded")
-                details.update(memo.reason())
+                details.update(memo.details())
                 for later in stages[1:]:
                     seconds.pop(later.name, None)
                 record, position = normalized, 1
@@ -152,12 +169,17 @@ def process_piece(entry: PieceEntry, settings: BuildSettings) -> PieceOutcome:
             if name == "normalize":
                 normalized = record
                 memo = RepeatsMemo(piece_dir, normalized)
-                wants_fallback = (
-                    settings.render.repeats == "unfolded" and settings.align.repeats_fallback
-                )
-                if wants_fallback and memo.folded():
-                    settings = settings.with_repeats("folded")
-                    details.update(memo.reason())
+                known = memo.mode() if settings.render.repeats == "unfolded" else None
+                if known == "folded" and not settings.align.repeats_fallback:
+                    # Strict: no printed order; the timeline, if that was needed.
+                    known = "timeline" if memo.timeline_reason() else None
+                if known:
+                    settings = settings.with_repeats(known)
+                    memo_details = memo.details()
+                    if known == "timeline":
+                        memo_details.pop("repeats_fallback", None)
+                        memo_details.pop("repeats_fallback_class", None)
+                    details.update(memo_details)
             elif name == "render":
                 status = record.status
             position += 1
@@ -246,44 +268,100 @@ def _run_on_pool(
     workers: int,
     record: Callable[[PieceOutcome], None],
 ) -> None:
-    """Run the pieces on local worker processes; a dead worker's pieces get one more try."""
+    """Run the pieces on local worker processes; a dead worker's pieces are retried alone.
+
+    When a worker process dies, the pool fails every piece it holds, running or
+    waiting, and cannot say which one killed it.  Each of those pieces is tried
+    once more in a process of its own (:func:`_retry_alone`), where a death can
+    only be its own; the rest of the queue then goes on in a fresh pool.
+    """
     queue: Iterator[PieceEntry] = iter(entries)
-    retry: list[PieceEntry] = []
-    attempts: dict[str, int] = {}
     while True:
-        lost: list[PieceEntry] = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: dict[Future[PieceOutcome], PieceEntry] = {}
-            # Keep a bounded number of tasks in flight so progress stays live.
-            batch = retry + _take(queue, workers * 2 - len(retry))
-            retry = []
-            while batch or pending:
-                for entry in batch:
-                    attempts[entry.piece_id] = attempts.get(entry.piece_id, 0) + 1
-                    pending[pool.submit(process_piece, entry, settings)] = entry
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    entry = pending.pop(future)
-                    try:
-                        record(future.result())
-                    except BrokenProcessPool:
-                        lost.append(entry)
-                    except MsmdError:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-                # A broken pool takes nothing more: drain it, then start a new one.
-                batch = [] if lost else _take(queue, len(done))
-        if not lost:
+        lost, unsent = _run_shared(queue, settings, workers, record)
+        if not lost and not unsent:
             return
-        for entry in lost:
-            if attempts[entry.piece_id] < WORKER_ATTEMPTS:
-                retry.append(entry)
-                continue
-            error = WorkerLostError(
-                f"the worker process died {attempts[entry.piece_id]} times while building "
-                "this piece (killed, or out of memory)"
-            )
-            record(PieceOutcome.failure(entry, "worker", error))
+        _retry_alone(lost, settings, workers, record)
+        queue = itertools.chain(unsent, queue)
+
+
+def _run_shared(
+    queue: Iterator[PieceEntry],
+    settings: BuildSettings,
+    workers: int,
+    record: Callable[[PieceOutcome], None],
+) -> tuple[list[PieceEntry], list[PieceEntry]]:
+    """Run pieces from ``queue`` on one pool until the queue is empty or a worker dies.
+
+    Returns
+    -------
+    lost : list of PieceEntry
+        Pieces the pool held when a worker died (empty when none died).
+    unsent : list of PieceEntry
+        Pieces taken from the queue but not handed to the pool, which broke first.
+    """
+    lost: list[PieceEntry] = []
+    unsent: list[PieceEntry] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future[PieceOutcome], PieceEntry] = {}
+        # Keep a bounded number of tasks in flight so progress stays live.
+        batch = _take(queue, workers * 2)
+        while batch or pending:
+            for position, entry in enumerate(batch):
+                try:
+                    pending[pool.submit(process_piece, entry, settings)] = entry
+                except BrokenProcessPool:
+                    unsent = batch[position:]
+                    break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                entry = pending.pop(future)
+                try:
+                    record(future.result())
+                except BrokenProcessPool:
+                    lost.append(entry)
+                except MsmdError:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+            # A broken pool takes nothing more: drain it, then start a new one.
+            batch = [] if lost or unsent else _take(queue, len(done))
+    return lost, unsent
+
+
+def _retry_alone(
+    entries: Sequence[PieceEntry],
+    settings: BuildSettings,
+    workers: int,
+    record: Callable[[PieceOutcome], None],
+) -> None:
+    """Build each piece in a process of its own, ``workers`` at a time.
+
+    A piece whose own process dies is reported as :class:`WorkerLostError`;
+    the others are not affected by it.
+    """
+    waiting = list(entries)
+    running: dict[Future[PieceOutcome], tuple[PieceEntry, ProcessPoolExecutor]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                entry = waiting.pop(0)
+                alone = ProcessPoolExecutor(max_workers=1)
+                running[alone.submit(process_piece, entry, settings)] = (entry, alone)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                entry, alone = running.pop(future)
+                alone.shutdown(wait=True)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    error = WorkerLostError(
+                        "the worker process died twice while building this piece, the second "
+                        "time building it alone (killed, or out of memory)"
+                    )
+                    outcome = PieceOutcome.failure(entry, "worker", error)
+                record(outcome)
+    finally:
+        for _, alone in running.values():
+            alone.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_on_dask(

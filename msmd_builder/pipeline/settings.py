@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from msmd_builder.core.errors import ConfigError
+from msmd_builder.lilypond.sandbox import DEFAULT_CPU_SEC, DEFAULT_MEMORY_MB, SandboxSettings
 from msmd_builder.stages import STAGE_NAMES
 from msmd_builder.stages.align.stage import AlignSettings
 from msmd_builder.stages.normalize import NormalizeSettings
@@ -59,7 +60,7 @@ class BuildSettings:
         return getattr(self, stage)
 
     def with_repeats(self, repeats: str) -> BuildSettings:
-        """Return a copy that renders with ``repeats`` (``"unfolded"`` or ``"folded"``)."""
+        """Return a copy that renders with ``repeats`` (one of ``REPEATS_MODES``)."""
         return replace(self, render=replace(self.render, repeats=repeats))
 
 
@@ -71,6 +72,9 @@ def build_settings(
     force: bool = False,
     legacy_encoding: str | None = "cp1252",
     timeout_sec: float = DEFAULT_TIMEOUT_SEC,
+    sandbox: str = "auto",
+    cpu_sec: float = DEFAULT_CPU_SEC,
+    memory_mb: int = DEFAULT_MEMORY_MB,
     repeats: str = "unfolded",
     page_width_px: int = 835,
     repeats_fallback: bool = True,
@@ -83,12 +87,15 @@ def build_settings(
 
     The one place where options become per-stage settings; every argument has
     the stage's default.  Paths are made absolute, since workers may run
-    elsewhere.
+    elsewhere.  LilyPond and convert-ly share one :class:`SandboxSettings`.
     """
+    confinement = SandboxSettings(mode=sandbox, cpu_sec=cpu_sec, memory_mb=memory_mb)
     return BuildSettings(
         work_dir=str(Path(work_dir).resolve()),
-        normalize=NormalizeSettings(str(Path(mutopia_root).resolve()), legacy_encoding),
-        render=RenderSettings(timeout_sec=timeout_sec, repeats=repeats),
+        normalize=NormalizeSettings(
+            str(Path(mutopia_root).resolve()), legacy_encoding, sandbox=confinement
+        ),
+        render=RenderSettings(timeout_sec=timeout_sec, repeats=repeats, sandbox=confinement),
         score=ScoreSettings(page_width_px=page_width_px),
         align=AlignSettings(repeats_fallback=repeats_fallback),
         perform=PerformSettings(

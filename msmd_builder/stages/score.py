@@ -6,7 +6,10 @@ page to a grayscale PNG of a fixed width (MSMD: 835 px), and stores noteheads
 and systems as numpy structured arrays with positions both in PDF points and in
 page-image pixels.  Nothing here is guessed from pixels: positions are
 LilyPond's own extents; LilyPond's point-and-click link rectangles in the PDF,
-drawn independently of our hooks, check them.
+drawn independently of our hooks, check them.  The measures LilyPond laid out
+(:mod:`msmd_builder.stages.measures`) are stored beside them, every visible
+notehead must lie in exactly one measure box of its system, and every system
+and visible notehead must lie on its page image (:mod:`msmd_builder.lilypond.pages`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import StageCache, atomic_path, load_npz, save_npz
+from msmd_builder.core.cache import (
+    StageCache,
+    atomic_path,
+    load_npz,
+    output_sizes,
+    save_npz,
+    sized_outputs,
+)
 from msmd_builder.core.errors import ConfigError, NothingToAlignError, VerificationError
-from msmd_builder.core.tables import NOTEHEAD_DTYPE, SYSTEM_DTYPE
+from msmd_builder.core.tables import MEASURE_DTYPE, NOTEHEAD_DTYPE, SYSTEM_DTYPE
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.lilypond.logs import (
     noteheads_file,
@@ -28,6 +38,8 @@ from msmd_builder.lilypond.logs import (
     read_systems_tsv,
     systems_file,
 )
+from msmd_builder.lilypond.pages import find_off_page
+from msmd_builder.stages.measures import bar_number_order, notehead_measures, read_measures
 from msmd_builder.stages.render import RenderResult
 
 __all__ = [
@@ -39,6 +51,7 @@ __all__ = [
     "add_pixel_boxes",
     "read_geometry",
     "LINK_AGREEMENT_MIN",
+    "MEASURE_AGREEMENT_MIN",
     "RECORD_FORMAT",
     "GEOMETRY_FORMAT",
     "GEOMETRY_VERSION",
@@ -223,12 +236,17 @@ def read_geometry(render_dir: str | Path, pdf_files: list[str]) -> tuple[np.ndar
 
 #: Share of visible noteheads whose box must agree with the PDF's link box.
 LINK_AGREEMENT_MIN = 0.99
-STAGE_VERSION = 1
+#: Share of visible noteheads that must lie in exactly one measure box of their
+#: system, the box of the measure that holds their written onset.
+MEASURE_AGREEMENT_MIN = 0.99
+STAGE_VERSION = 3
 #: ``format_name`` of ``score/score.json``.
 RECORD_FORMAT = "msmd-builder/score-record"
-#: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``).
+#: Layout version of ``score/score.json`` (2: with the outputs' ``output_sizes``).
+RECORD_VERSION = 2
+#: ``format_name`` of ``score/geometry.npz`` (arrays ``noteheads``, ``systems``, ``measures``).
 GEOMETRY_FORMAT = "msmd-builder/geometry"
-GEOMETRY_VERSION = 1
+GEOMETRY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -270,6 +288,22 @@ class ScoreResult:
         Hash of the render result, the image width and the stage version.
     render : RenderResult
         The rendering this geometry comes from (the align stage reads its MIDI).
+    measures : int
+        Measures laid out (a measure broken over two systems counts once).
+    measure_boxes : int
+        Rows of the measures table (one per measure and system).
+    measure_agreement : float
+        Share of visible noteheads inside exactly one measure box of their
+        system, the box of the measure holding their written onset
+        (:func:`~msmd_builder.stages.measures.notehead_measures`).
+    measure_problem : str
+        The first notehead that is not (empty when all are).
+    bar_number_decreases : int
+        Bar numbers that go down in reading order outside repeats
+        (:func:`~msmd_builder.stages.measures.bar_number_order`; flagged, not fatal).
+    off_page : tuple of str
+        Systems that reach past their page image (with their noteheads outside
+        it), one line each; the piece then fails ``verification``.
     """
 
     piece_id: str
@@ -280,19 +314,27 @@ class ScoreResult:
     link_agreement: float
     cache_key: str
     render: RenderResult
+    measures: int = 0
+    measure_boxes: int = 0
+    measure_agreement: float = 1.0
+    measure_problem: str = ""
+    bar_number_decreases: int = 0
+    off_page: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
         data = asdict(self)
         data["pages"] = list(self.pages)
         data["render"] = self.render.to_dict()
+        data["off_page"] = list(self.off_page)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScoreResult:
         """Inverse of :meth:`to_dict` (a stage record's format fields are ignored)."""
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["pages"] = tuple(values["pages"])
+        values["off_page"] = tuple(values.get("off_page", ()))
         values["render"] = RenderResult.from_dict(values["render"])
         return cls(**values)
 
@@ -309,9 +351,23 @@ class ScoreResult:
         )
         return data["noteheads"], data["systems"]
 
+    def load_measures(self) -> np.ndarray:
+        """Return the measures table (:data:`~msmd_builder.core.tables.MEASURE_DTYPE`)."""
+        data = load_npz(
+            Path(self.score_dir) / "geometry.npz",
+            format_name=GEOMETRY_FORMAT,
+            format_version=GEOMETRY_VERSION,
+        )
+        return data["measures"]
+
     def report_details(self) -> dict[str, Any]:
         """Return what the build report shows of this stage."""
-        return {"link_agreement": self.link_agreement}
+        return {
+            "link_agreement": self.link_agreement,
+            "measures": self.measures,
+            "measure_agreement": self.measure_agreement,
+            "bar_number_decreases": self.bar_number_decreases,
+        }
 
 
 def run(
@@ -320,8 +376,9 @@ def run(
     """Page images and geometry tables of one rendered piece.
 
     Writes ``score/page-<book>-<page>.png``, ``geometry.npz`` (arrays
-    ``noteheads`` and ``systems``, boxes in points and pixels) and
-    ``score.json``.  A cached result counts only while all of these exist.
+    ``noteheads``, ``systems`` and ``measures``, boxes in points and pixels)
+    and ``score.json``.  A cached result counts only while all of these exist with
+    the sizes the record gives them.
 
     Raises
     ------
@@ -329,7 +386,10 @@ def run(
         If LilyPond laid out no notehead.
     VerificationError
         If fewer than :data:`LINK_AGREEMENT_MIN` of the visible noteheads agree
-        with the PDF's own link rectangles.
+        with the PDF's own link rectangles, fewer than
+        :data:`MEASURE_AGREEMENT_MIN` lie in exactly one measure box, or a
+        system or visible notehead lies outside its page image (naming page and
+        system).
     """
     import pypdfium2
 
@@ -344,12 +404,9 @@ def run(
             "pdfium": str(pypdfium2.PDFIUM_INFO),
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
-    hit = cache.lookup(
-        lambda record: [piece_dir.geometry, *(score_dir / p["path"] for p in record["pages"])],
-        force=force,
-    )
+    hit = cache.lookup(lambda record: sized_outputs(score_dir, record["output_sizes"]), force=force)
     if hit is not None:
         result = ScoreResult.from_dict(hit)
         _check_score(result)
@@ -366,12 +423,16 @@ def run(
         ious.append(iou[~np.isnan(iou)])
     noteheads = add_pixel_boxes(noteheads, pages)
     systems = add_pixel_boxes(systems, pages)
+    measures = add_pixel_boxes(read_measures(render.render_dir, list(render.pdf_files)), pages)
+    check = notehead_measures(noteheads, measures)
+    decreases, _ = bar_number_order(measures)
     save_npz(
         piece_dir.geometry,
         format_name=GEOMETRY_FORMAT,
         format_version=GEOMETRY_VERSION,
         noteheads=noteheads,
         systems=systems,
+        measures=np.asarray(measures, dtype=MEASURE_DTYPE),
     )
     checked = np.concatenate(ious) if ious else np.zeros(0)
     result = ScoreResult(
@@ -394,15 +455,41 @@ def run(
         link_agreement=float((checked >= 0.9).mean()) if len(checked) else 1.0,
         cache_key=cache.key,
         render=render,
+        measures=int(len(np.unique(measures["measure"]))),
+        measure_boxes=int(len(measures)),
+        measure_agreement=float(check.share),
+        measure_problem=check.first_problem,
+        bar_number_decreases=decreases,
+        off_page=tuple(
+            place.describe()
+            for place in find_off_page(
+                noteheads, systems, {(p.book, p.page): (p.width_pt, p.height_pt) for p in pages}
+            )
+        ),
     )
-    cache.store(result.to_dict())
+    names = [piece_dir.geometry.name, *(page["path"] for page in result.pages)]
+    cache.store({**result.to_dict(), "output_sizes": output_sizes(score_dir, names)})
     _check_score(result)
     return result
 
 
 def _check_score(result: ScoreResult) -> None:
+    if result.off_page:
+        more = f" (and {len(result.off_page) - 1} more)" if len(result.off_page) > 1 else ""
+        relayout = result.render.layout
+        tried = f" after re-layout {relayout!r}" if relayout else ""
+        raise VerificationError(
+            f"music runs off the page{tried}: {result.off_page[0]}{more}",
+            detail="\n".join(result.off_page),
+        )
     if result.link_agreement < LINK_AGREEMENT_MIN:
         raise VerificationError(
             f"only {100 * result.link_agreement:.1f} % of visible noteheads match the PDF's "
             f"link boxes (need {100 * LINK_AGREEMENT_MIN:.0f} %)"
+        )
+    if result.measure_agreement < MEASURE_AGREEMENT_MIN:
+        raise VerificationError(
+            f"only {100 * result.measure_agreement:.1f} % of visible noteheads lie in exactly one "
+            f"measure box of their system (need {100 * MEASURE_AGREEMENT_MIN:.0f} %); first: "
+            f"{result.measure_problem}"
         )

@@ -11,7 +11,7 @@ performance files) through the built-piece reader
     <out_dir>/<split>/manifest.json       counts and checksums, written last
 
 HDF5 layout of one shard (``format_name = "msmd-builder/shard"``,
-``format_version = 1``; every group, dataset and attribute is described in
+``format_version = 2``; every group, dataset and attribute is described in
 ``docs/format.md``)::
 
     /                                   attrs: format_name, format_version, split, part,
@@ -24,10 +24,13 @@ HDF5 layout of one shard (``format_name = "msmd-builder/shard"``,
         systems                         SYSTEM_DTYPE (n_systems,)
         noteheads                       NOTEHEAD_DTYPE (n_noteheads,)
         performed                       PERFORMED_EVENT_DTYPE (n_events,), score seconds
+        measures                        MEASURE_DTYPE (n_boxes,)
+        performed_measures              PERFORMED_MEASURE_DTYPE (n_occurrences,), score seconds
         performances/<performance_id>/  attrs: performance_id, plan_json, duration_sec
             spectrogram                 float32 (92, n_frames)
             events                      PERFORMED_EVENT_DTYPE (n_events,), performance seconds
             onset_frame                 int64 (n_events,)
+            measures                    PERFORMED_MEASURE_DTYPE (n_occurrences,), perf. seconds
             confidence                  float32 (n_events,), recordings only
 
 Every dataset carries a ``sha256`` attribute (of its C-order bytes) and is
@@ -158,7 +161,7 @@ def _write_piece(group: h5py.Group, record: PieceRecord, content_sha256: str) ->
         _put(pages, f"{i:04d}", page, chunks=(min(PAGE_CHUNK_ROWS, height), width), shuffle=False)
         pages[f"{i:04d}"].attrs["book"] = int(record.page_keys[i, 0])
         pages[f"{i:04d}"].attrs["page"] = int(record.page_keys[i, 1])
-    for name in ("systems", "noteheads", "performed"):
+    for name in ("systems", "noteheads", "performed", "measures", "performed_measures"):
         table = getattr(record, name)
         _put(group, name, table, chunks=_table_chunks(table))
     performances = group.create_group("performances")
@@ -173,6 +176,7 @@ def _write_piece(group: h5py.Group, record: PieceRecord, content_sha256: str) ->
         _put(sub, "events", perf.events, chunks=_table_chunks(perf.events))
         onset_frame = np.asarray(perf.onset_frame, dtype=np.int64)
         _put(sub, "onset_frame", onset_frame, chunks=_table_chunks(onset_frame))
+        _put(sub, "measures", perf.measures, chunks=_table_chunks(perf.measures))
         if perf.confidence is not None:
             confidence = np.asarray(perf.confidence, dtype=np.float32)
             _put(sub, "confidence", confidence, chunks=_table_chunks(confidence))

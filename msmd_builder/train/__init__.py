@@ -9,9 +9,16 @@ checked by learning from it.  Modules:
 ``cca``       CCA fitted on embeddings, for refinement (no torch)
 ``models``    the 2018 model, the 2019 baseline and the 2019 attention model
 ``loss``      the pairwise ranking (hinge) loss
-``loop``      training: settings, batches, learning-rate schedule, checkpoints, logs
+``settings``  what defines a run (``TrainSettings``) and what it produced
+``runtime``   device, precision, CPU memory reuse
+``batches``   whole batches cut from packed pairs on the training device
+``loop``      training: steps, validation, learning-rate schedule, logs
+``state``     the run state that ``--resume`` continues from
+``checkpoint``  model files; ``embedding``  embedding pairs, BN recalibration, CCA refit
 ``evaluate``  retrieval, piece identification, tempo robustness, attention plots
-``commands``  the functions behind ``msmd-build train`` and ``msmd-build evaluate``
+``identify``  which built piece a recording plays (``msmd-build identify``)
+``pretrained``  the model shipped with the package, and how to install one
+``commands``  the functions behind ``msmd-build train``, ``evaluate`` and ``identify``
 
 torch is an optional dependency (``pip install 'msmd-builder[train]'``); only
 this package imports it, and only in the modules that need it.
@@ -23,7 +30,7 @@ from importlib.util import find_spec
 
 from msmd_builder.core.errors import ToolNotFoundError
 
-__all__ = ["MODEL_NAMES", "CONTEXTS", "PRECISIONS", "require_torch"]
+__all__ = ["MODEL_NAMES", "CONTEXTS", "PRECISIONS", "DEVICES", "require_torch"]
 
 #: Architectures (see :mod:`msmd_builder.train.models`) and the papers' audio contexts.
 MODEL_NAMES = ("2018", "2019", "2019-attention")
@@ -33,6 +40,9 @@ CONTEXTS = (42, 84, 168)
 #: bfloat16 where the CPU has native bfloat16 (AVX512-BF16 or AMX, about 3x faster
 #: there) and float32 elsewhere.
 PRECISIONS = ("auto", "float32", "bfloat16")
+
+#: Where training, evaluation and identification run.
+DEVICES = ("cpu", "cuda")
 
 
 def require_torch() -> None:

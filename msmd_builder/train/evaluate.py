@@ -45,7 +45,7 @@ from msmd_builder.dataset.pairs import (
     evenly_spaced_excerpts,
     evenly_spaced_snippets,
 )
-from msmd_builder.train.loop import embed_pairs
+from msmd_builder.train.embedding import embed_pairs
 from msmd_builder.train.metrics import (
     entropy,
     identification_metrics,
@@ -55,9 +55,10 @@ from msmd_builder.train.metrics import (
     retrieval_ranks,
     vote_ranks,
 )
-from msmd_builder.train.models import PRECISIONS, EmbeddingModel, as_input, use_bfloat16
+from msmd_builder.train.models import PRECISIONS, EmbeddingModel, as_input, model_device
+from msmd_builder.train.runtime import autocast, resolve_device, use_bfloat16
 
-__all__ = ["EvalSettings", "evaluate", "tempo_ratio", "format_report"]
+__all__ = ["EvalSettings", "evaluate", "embed_view", "tempo_ratio", "format_report"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class EvalSettings:
         Autocast of the networks.
     threads : int
         torch intra-op threads.
+    device : {'cpu', 'cuda'}
+        Where the networks run.
     """
 
     n_pairs: tuple[int, ...] = (2000, 10000)
@@ -99,6 +102,7 @@ class EvalSettings:
     one_per_onset: bool = True
     precision: str = "auto"
     threads: int = 2
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not self.n_pairs or min(self.n_pairs) < 2:
@@ -115,15 +119,17 @@ def tempo_ratio(performance: PerformanceRecord) -> float:
 
 
 @torch.no_grad()
-def _embed(
+def embed_view(
     model: EmbeddingModel, view: str, arrays: np.ndarray, bf16: bool, batch: int = 250
 ) -> np.ndarray:
+    """Embed (n, height, width) snippets (``view="sheet"``) or excerpts (``"audio"``)."""
     out = []
     fn = model.embed_sheet if view == "sheet" else model.embed_audio
+    device = model_device(model)
     for start in range(0, len(arrays), batch):
-        x = as_input(arrays[start : start + batch, None])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out.append(fn(x).float().numpy())
+        x = as_input(arrays[start : start + batch, None], device)
+        with autocast(device, bf16):
+            out.append(fn(x).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.settings.embedding_dim), np.float32)
 
 
@@ -153,11 +159,11 @@ def _identification(
             queries = evenly_spaced_excerpts(
                 perf.spectrogram, settings.identification_queries, context
             )
-            hits = labels[nearest(_embed(model, "audio", queries, bf16), sheet_db, k)]
+            hits = labels[nearest(embed_view(model, "audio", queries, bf16), sheet_db, k)]
             votes = np.bincount(hits.ravel(), minlength=n_pieces)
             a2s_ranks.append(vote_ranks(votes[None], np.array([piece]))[0])
         snippets = evenly_spaced_snippets(pool.score(piece), settings.identification_queries)
-        hits = labels[nearest(_embed(model, "sheet", snippets, bf16), audio_db, k)]
+        hits = labels[nearest(embed_view(model, "sheet", snippets, bf16), audio_db, k)]
         votes = np.bincount(hits.ravel(), minlength=n_pieces)
         s2a_ranks.append(vote_ranks(votes[None], np.array([piece]))[0])
     return {
@@ -181,9 +187,10 @@ def _attention(
     for start in range(0, len(indices), 250):
         chunk = indices[start : start + 250]
         _, audio = pool.batch(chunk)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            w = model.attention_weights(as_input(audio))
-        weights.append(w.float().numpy())
+        device = model_device(model)
+        with torch.no_grad(), autocast(device, bf16):
+            w = model.attention_weights(as_input(audio, device))
+        weights.append(w.float().cpu().numpy())
         context = pool.settings.context_frames
         for i in chunk:
             perf = pool.performance_of(int(i))
@@ -282,8 +289,9 @@ def evaluate(
     settings = settings or EvalSettings()
     say = log or (lambda line: None)
     torch.set_num_threads(settings.threads)
-    bf16 = use_bfloat16(settings.precision)
-    model.eval()
+    device = resolve_device(settings.device)
+    bf16 = use_bfloat16(settings.precision, device)
+    model.to(device).eval()
     context = model.settings.context_frames
     pair_settings = PairSettings(context_frames=context, one_per_onset=settings.one_per_onset)
     ratios = sorted({tempo_ratio(p) for piece in test_pieces for p in piece.performances})

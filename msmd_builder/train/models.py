@@ -42,8 +42,8 @@ __all__ = [
     "EmbeddingModel",
     "build_model",
     "PRECISIONS",
-    "use_bfloat16",
     "as_input",
+    "model_device",
 ]
 
 
@@ -326,23 +326,18 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def use_bfloat16(precision: str) -> bool:
-    """Whether ``precision`` (one of :data:`PRECISIONS`) means bfloat16 autocast here."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "auto":
-        probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool((probe is not None and probe()) or (amx is not None and amx()))
-    return precision == "bfloat16"
-
-
-def as_input(batch: Any) -> torch.Tensor:
-    """Turn an (n, 1, height, width) float32 array into a channels-last tensor.
+def as_input(batch: Any, device: torch.device | str | None = None) -> torch.Tensor:
+    """Turn an (n, 1, height, width) float32 array or tensor into a channels-last tensor.
 
     oneDNN's convolutions run markedly faster on channels-last tensors on CPU.
     """
-    return torch.as_tensor(batch).contiguous(memory_format=torch.channels_last)
+    tensor = torch.as_tensor(batch, device=device)
+    return tensor.contiguous(memory_format=torch.channels_last)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Return the device of a model's parameters."""
+    return next(model.parameters()).device
 
 
 def build_model(name: str = "2018", context_frames: int = 42, **options: Any) -> EmbeddingModel:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
-from msmd_builder.core.resources import SHIPPED, shipped_path
+from msmd_builder.core.resources import shipped_path
 from tests.conftest import REPO_ROOT
 
 
@@ -21,24 +18,7 @@ def test_shipped_files_are_found_in_the_checkout():
 
 
 @pytest.mark.slow
-def test_the_wheel_carries_the_hooks_soundfont_list_and_templates(tmp_path):
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", *SHIPPED):
-        copy = shutil.copytree if (REPO_ROOT / name).is_dir() else shutil.copy2
-        copy(REPO_ROOT / name, source / name)
-    shutil.copytree(
-        REPO_ROOT / "msmd_builder",
-        source / "msmd_builder",
-        ignore=shutil.ignore_patterns("__pycache__", "_shipped"),
-    )
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-        + ["-w", str(tmp_path / "dist"), str(source)],
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = (tmp_path / "dist").glob("msmd_builder-*.whl")
+def test_the_wheel_carries_the_hooks_soundfont_list_and_templates(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     hooks = {p.name for p in (REPO_ROOT / "lilypond_patches").glob("*.ily")}
     assert {f"msmd_builder/_shipped/lilypond_patches/{h}" for h in hooks} <= names

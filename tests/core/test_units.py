@@ -123,7 +123,7 @@ def test_frame_start_sample_accepts_integral_floats_only() -> None:
         frame_start_sample(1.5)
     with pytest.raises(ConfigError, match="-1"):
         n_frames(-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"frame must be integer, got dtype <U1 \('a'\)"):
         frame_start_sample("a")
 
 

@@ -211,7 +211,7 @@ def test_augmentation_is_seeded_and_changes_the_pair():
     for _, ex in draws:
         k = int(ex[0, 21] // 1000)
         assert ex[0, 21] - 1000 * k == 60 * (1 + k) + 1
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="augment=True needs an rng"):
         pool.get(0, augment=True)
 
 
@@ -263,7 +263,7 @@ def test_identification_queries_cover_the_whole_piece():
 
 
 def test_settings_are_checked():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="context_frames must be >= 2, got 1"):
         PairSettings(context_frames=1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"scale range must lie in \[0.5, 2\], got \(1.1, 0.9\)"):
         SheetAugmentation(scale=(1.1, 0.9))

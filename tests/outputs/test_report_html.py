@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from msmd_builder.cli import main
-from msmd_builder.outputs.report_html import PLOT_DIR, composer_of, write_report_html
+from msmd_builder.outputs.report_html import PLOT_DIR, write_report_html
+from msmd_builder.pipeline.report.facts import composer_of
 from msmd_builder.stages.perform.plans import plan_performances
 from msmd_builder.stages.perform.soundfonts import load_soundfonts
 from tests.conftest import EXAMPLES_ROOT
@@ -205,3 +208,110 @@ def test_report_is_deterministic_and_handles_bare_reports(built, tmp_path):
     assert "No pieces in this report." in empty.read_text(encoding="utf-8")
     assert composer_of({"piece_id": "BachJS__BWV772__inv1", "details": {}}) == "BachJS"
     assert composer_of({"piece_id": "x", "details": {"composer": "MozartWA"}}) == "MozartWA"
+
+
+class _PageSections(HTMLParser):
+    """Title, facts, table rows and missing-note of every ``<section>`` of a report page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, dict] = {}
+        self._section: dict | None = None
+        self._text: list[str] | None = None
+        self._row: list[str] = []
+        self._facts = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self._section = {"title": "", "facts": [], "rows": [], "missing": ""}
+            self.sections[attrs["id"]] = self._section
+        elif tag == "table":
+            self._facts = attrs.get("class") == "facts"
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("h2", "th", "td") or (tag == "p" and attrs.get("class") == "missing"):
+            self._text = []
+
+    def handle_endtag(self, tag):
+        text = " ".join("".join(self._text or []).split())
+        if tag == "h2":
+            self._section["title"] = text
+        elif tag == "p" and self._text is not None:
+            self._section["missing"] = text
+        elif tag in ("th", "td"):
+            self._row.append(text)
+        elif tag == "tr":
+            self._section["facts" if self._facts else "rows"].append(self._row)
+        if tag in ("h2", "p", "th", "td"):
+            self._text = None
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+
+def _markdown_sections(text):
+    """The same, read back from a Markdown report."""
+    sections = {}
+    for block in text.split("\n## ")[1:]:
+        title, *lines = block.splitlines()
+        section = sections[title] = {"facts": [], "rows": [], "missing": ""}
+        for line in lines:
+            if line.startswith("- "):
+                section["facts"].append(line[2:].split(": ", 1))
+            elif line.startswith("| ") and not line.startswith("| ---"):
+                cells = re.split(r"(?<!\\)\|", line)[1:-1]
+                section["rows"].append(
+                    [c.strip().replace("\\|", "|").replace("\\<", "<") for c in cells]
+                )
+            elif line.startswith("*") and line.endswith("*"):
+                section["missing"] = line.strip("*")
+    return sections
+
+
+def test_markdown_and_html_say_the_same(make_piece, tmp_path):
+    """A printed-order fallback and a failure, built for real, in both forms of the report."""
+    from msmd_builder.pipeline.report import load_report
+    from msmd_builder.pipeline.report.markdown import render_markdown
+    from msmd_builder.pipeline.report.sections import report_sections
+    from tests.pipeline.test_dask import HEADER
+    from tests.stages.align.test_align_jumps import SEGNO, score
+
+    music = rf"""{{ {SEGNO} c'1 | {SEGNO} d'1 | e'1_\markup {{ D.S. }} \bar "|." }}"""
+    root, _ = make_piece("twosegni", HEADER + score(music))
+    make_piece("rests", BROKEN)
+    work = tmp_path / "work"
+    runner = CliRunner()
+    scan = runner.invoke(main, ["corpus", "scan", str(root), "--work-dir", str(work)])
+    assert scan.exit_code == 0, scan.output
+    render = runner.invoke(main, ["corpus", "render", "--work-dir", str(work)])
+    assert render.exit_code == 0, render.output
+
+    markdown = (work / "reports" / "render.md").read_text(encoding="utf-8")
+    # The Markdown written with the outcomes is the one the stored JSON gives.
+    document = load_report(work / "reports" / "render.json")
+    title = markdown.splitlines()[0][2:]
+    assert markdown == render_markdown(report_sections(document), title)
+
+    page = write_report_html(work / "reports" / "render.json", tmp_path / "html")
+    parser = _PageSections()
+    parser.feed(page.read_text(encoding="utf-8"))
+    html_sections = {s.pop("title"): s for s in parser.sections.values()}
+    md_sections = _markdown_sections(markdown)
+    assert list(html_sections) == list(md_sections) == [s.title for s in report_sections(document)]
+    assert html_sections == md_sections
+
+    fallback = md_sections["Built in printed order (1)"]["rows"]
+    assert fallback[0] == ["piece", "class", "reason"]
+    assert fallback[1][:2] == ["TestC__Op1__twosegni", "not-unrollable"]
+    assert "2 segno signs" in fallback[1][2]
+    (failed,) = [p for p in document["pieces"] if p["status"] == "failed"]
+    assert md_sections["Failed pieces (1)"]["rows"][1] == [
+        "TestC__Op1__rests",
+        failed["stage"],
+        failed["error_class"],
+        " ".join(failed["message"][:500].split()),
+    ]
+    summary = dict(md_sections["Summary"]["facts"])
+    assert summary["pieces"] == "2" and summary["failed"] == "1"

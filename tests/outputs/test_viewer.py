@@ -233,3 +233,66 @@ def test_piece_without_performances(piece_work, tmp_path):
         assert browser.evaluate("document.getElementById('audio') !== null")
         assert "no performance" in browser.evaluate("document.getElementById('note').innerText")
         assert browser.errors == []
+
+
+_SEEK_MEASURE = """new Promise(function (done) {
+  const a = document.getElementById("audio");
+  a.addEventListener("seeked", function () {
+    done([window.msmdViewer.measure(),
+          Array.from(document.querySelectorAll("rect.ms.now")).map(function (el) {
+            return Number(el.dataset.m); })]);
+  }, { once: true });
+  a.currentTime = SEEK_TO;
+})"""
+
+
+def test_viewer_shows_measures_and_highlights_the_one_playing(piece_work, tmp_path):
+    chromium_or_skip()
+    from msmd_builder.dataset.built import BuiltPiece
+    from msmd_builder.stages.perform.measures import performance_measures
+
+    work, plans, _ = piece_work
+    page = write_piece_html(work, PIECE, tmp_path / "view")
+    built = BuiltPiece.open(PieceDir.of(work, PIECE))
+    measures = built.measures()
+    perf = load_performance(work / "pieces" / PIECE / "perform" / f"{plans[0].performance_id}.npz")
+    played = performance_measures(built.performed_measures(), perf["plan"], built.performed())
+    assert len(played) > 8
+    with Chromium(width=1280, height=800) as browser:
+        browser.open(page)
+        assert browser.evaluate("document.querySelectorAll('rect.ms').length") == len(measures)
+        numbers = browser.evaluate(
+            "Array.from(document.querySelectorAll('text.bn')).map(e => Number(e.textContent))"
+        )
+        assert numbers == measures["bar_number"][measures["part"] == 0].tolist()
+        browser.evaluate(_METADATA, await_promise=True)
+        for row in played[[1, len(played) // 2, len(played) - 1]]:
+            t = (float(row["start_sec"]) + float(row["end_sec"])) / 2
+            seek = _SEEK_MEASURE.replace("SEEK_TO", repr(t))
+            now, lit = browser.evaluate(seek, await_promise=True)
+            boxes = int((measures["measure"] == row["measure"]).sum())
+            assert now == [int(row["measure"]), int(row["occurrence"]), boxes]
+            assert lit == [int(row["measure"])] * boxes
+        assert browser.errors == []
+
+
+def test_page_overlays_draw_every_measure_box(piece_work, tmp_path):
+    from PIL import Image
+
+    from msmd_builder.dataset.built import BuiltPiece
+    from msmd_builder.outputs.overlays import COLOURS, write_piece_overlays
+
+    work, _, _ = piece_work
+    piece_dir = PieceDir.of(work, PIECE)
+    (path,) = write_piece_overlays(piece_dir, tmp_path)
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    orange = (image == COLOURS["measure"]).all(axis=2)
+    measures = BuiltPiece.open(piece_dir, need_performances=False).measures()
+    assert len(measures) > 8
+    for box in measures:
+        # Its outline, drawn one pixel outside it: along its left and its top edge
+        # (noteheads drawn later may cover parts of it).
+        x0, y0, x1, y1 = (int(box[k]) for k in ("x0_px", "y0_px", "x1_px", "y1_px"))
+        assert orange[y0 + 2 : y1 - 2, x0 - 2 : x0 + 1].any(), int(box["measure_id"])
+        assert orange[y0 - 2 : y0 + 1, x0 + 2 : x1 - 2].any(), int(box["measure_id"])
+    assert not orange[: int(measures["y0_px"].min()) - 14].any()  # nothing orange above them

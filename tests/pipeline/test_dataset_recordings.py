@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_recordings_join_the_test_part_of_their_pieces(built, tmp_path):  # noqa: F811
-    root, report, _ = built
+    root, _ = built
     work = tmp_path / "work"
     shutil.copytree(root / "work", work)
     with open_split(root / "out" / "all") as reader:
@@ -67,6 +67,14 @@ def test_recordings_join_the_test_part_of_their_pieces(built, tmp_path):  # noqa
     error = np.abs(recording.events["onset_sec"] - truth["onset_sec"])
     assert np.mean(error <= 0.05) >= 0.9
     assert recording.spectrogram.shape[0] == 92
+    # It played the align stage's order: its measures are those of the score, placed by
+    # the alignment, in order and within the recording.
+    measures = recording.measures
+    assert len(measures) == len(piece.performed_measures) > 0
+    assert np.all(np.diff(measures["start_sec"]) >= 0) and np.all(
+        measures["end_sec"] >= measures["start_sec"]
+    )
+    assert measures["end_sec"].max() <= recording.duration_sec
 
     # The viewer plays it like any performance, with its events for the cursor.
     from msmd_builder.outputs.viewer import write_piece_html

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from msmd_builder.cli import main
 from msmd_builder.lilypond.logs import read_table
 from tests.conftest import EXAMPLES_ROOT, build_through_align
+from tests.helpers.writes import file_writes
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +57,16 @@ def test_examples_geometry_tables_are_written(examples_work):
 
 
 def test_second_render_is_cached(examples_work):
+    before = file_writes(examples_work / "pieces")
     runner = CliRunner()
     result = runner.invoke(
         main, ["corpus", "render", "--work-dir", str(examples_work), "--workers", "1"]
     )
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     report = json.loads((examples_work / "reports" / "render.json").read_text())
-    assert report["summary"]["wall_seconds"] < report["summary"]["pieces"] * 0.5
+    assert report["summary"]["pieces"] == 14
+    assert {p["status"] for p in report["pieces"]} == {"ok"}
+    assert file_writes(examples_work / "pieces") == before  # every stage was cached
 
 
 def test_piece_command_unknown_id(examples_work):
@@ -111,28 +115,47 @@ def test_view_draws_coloured_overlays(examples_work):
 
 
 @pytest.mark.corpus
-def test_out_of_step_repeat_falls_back_to_printed_order(real_mutopia, tmp_path):
-    """The Goldberg aria's source repeats some voices only; unfolded, the hands drift apart."""
+def test_a_repeat_in_some_voices_only_is_played_on_the_shared_timeline(real_mutopia, tmp_path):
+    """The Goldberg aria's source repeats the soprano only; the bass writes its bars once."""
 
     def build(**kwargs):
         return build_through_align(
             real_mutopia, "BachJS__BWV988__bwv-988-aria", tmp_path / "work", **kwargs
         )
 
-    strict = build(repeats_fallback=False)
-    assert (strict.status, strict.error_class) == ("failed", "verification")
-    assert "earlier system" in strict.message
-
-    fallback = build()
-    assert fallback.status == "ok", fallback.message
-    assert fallback.details["repeats"] == "folded"
-    assert "earlier system" in fallback.details["repeats_fallback"]
-    stats = fallback.details["alignment"]
-    assert stats["reading_order_violations"] == 0
-    assert stats["matched_midi_notes"] == stats["midi_notes"]
-    # The memo sends a rebuild straight to the printed order, with nothing redone.
+    outcome = build(repeats_fallback=False)  # a reading of the score, not a fallback
+    assert outcome.status == "ok", outcome.message
+    assert outcome.details["repeats"] == "timeline"
+    assert "\\repeat volta 2 at bwv-988-aria.ly:61:4" in outcome.details["repeats_timeline"]
+    assert "repeats_fallback" not in outcome.details
+    stats = outcome.details["alignment"]
+    # Both halves repeated, in both hands: every MIDI note of the printed
+    # timeline played twice, back to the first system twice.
+    assert stats["midi_notes"] == stats["matched_midi_notes"] == 418
+    assert stats["performed_notes"] == stats["aligned_performed_notes"] == 836
+    assert stats["timeline_repeats"] == 2
+    assert (stats["reading_order_back_jumps"], stats["reading_order_violations"]) == (2, 0)
+    # The memo sends a rebuild straight to the timeline, with nothing redone.
+    piece_folder = tmp_path / "work" / "pieces" / "BachJS__BWV988__bwv-988-aria"
+    before = file_writes(piece_folder)
     again = build()
-    assert again.details["repeats"] == "folded"
-    assert "earlier system" in again.details["repeats_fallback"]
-    assert again.details["repeats_fallback_class"] == "verification"
-    assert again.seconds["render"] < 0.5
+    assert again.details["repeats"] == "timeline"
+    assert file_writes(piece_folder) == before
+
+
+@pytest.mark.corpus
+def test_a_jump_that_does_not_read_is_built_in_printed_order(real_mutopia, tmp_path):
+    """BWV 807's prelude writes its Fine after the Dal Segno: the last resort is printed order."""
+    outcome = build_through_align(
+        real_mutopia, "BachJS__BWV807__bach-english-suite-2-prelude", tmp_path / "work"
+    )
+    assert outcome.status == "ok", outcome.message
+    assert outcome.details["repeats"] == "folded"
+    assert outcome.details["repeats_fallback_class"] == "not-unrollable"
+    assert (
+        "the Fine is not between the jump's start and the jump"
+        in (outcome.details["repeats_fallback"])
+    )
+    stats = outcome.details["alignment"]
+    assert stats["performed_notes"] == stats["midi_notes"] == stats["matched_midi_notes"]
+    assert stats["reading_order_violations"] == 0

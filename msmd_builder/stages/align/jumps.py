@@ -1,223 +1,44 @@
-"""Written jumps (D.C., D.S., Fine, Coda): read them into a playing order and realize it."""
+"""Written jumps (D.C., D.S., Fine, Coda): play them, as read by :mod:`.jump_reading`."""
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from dataclasses import dataclass
-from fractions import Fraction
+from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import numpy as np
 
+from msmd_builder.core.errors import NotUnrollableError
 from msmd_builder.lilypond.logs import Mark
+from msmd_builder.stages.align.jump_reading import JumpPlan, read_jumps
 
 __all__ = [
     "JumpPlan",
-    "read_jump",
+    "read_jumps",
     "realize_jumps",
     "repeat_passes",
     "drop_passes",
     "without_repeats",
 ]
 
-
-_DA_CAPO = re.compile(r"\bD\.\s*C\.|\bda\s+capo", re.IGNORECASE)
-
-
-_DAL_SEGNO = re.compile(r"\bD\.\s*S\.|\bdal\s+segno", re.IGNORECASE)
-
-
-_AL_CODA = re.compile(r"\b(?:al|to)\s+coda\b", re.IGNORECASE)
-
-
-_AL_SEGNO = re.compile(r"\bal\s+segno\b", re.IGNORECASE)
-
-
-_SAYS_FINE = re.compile(r"\bfine?\b", re.IGNORECASE)
-
-
-_FINE = re.compile(r"^\W*fine?\W*$", re.IGNORECASE)
-
-
-_CODA = re.compile(r"^\W*(?:(?:to|al)\s+)?coda\W*$", re.IGNORECASE)
-
-
-_TRIO = re.compile(r"^\W*trio\b", re.IGNORECASE)
-
-
-#: Words a jump text may hold besides the jump itself; any other word names
-#: the section to replay ("Menuetto D.C.", "Men. d. C.", "Marcia D.C.").
-_JUMP_WORDS = frozenset(
-    "d c s da dal capo segno al fine fin coda to e et sino senza con ma poi la il "
-    "repetizione ripetizione replica repeat repeats without and then from the beginning".split()
-)
-
-
-#: Marks that stand at a bar line rather than on a note.
-_BAR_MARKS = frozenset({"RehearsalMark", "TextMark", "SectionLabel", "SegnoMark", "CodaMark"})
-
-
 _EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class JumpPlan:
-    """A written jump, read into printed positions (whole notes of the layout score).
+def _seconds_at(rows: np.ndarray, printed: np.ndarray, grace: np.ndarray, whole: float) -> float:
+    """Seconds at performed position ``whole`` (whole notes), from the rows' beats.
 
-    The performance plays the score through (repeats unfolded) up to the
-    Coda (or to its end), then plays printed ``[start, stop)`` once more
-    without repeats, then the Coda, if any, from ``coda`` to the end.
-
-    Attributes
-    ----------
-    kind : str
-        ``"da capo"`` or ``"dal segno"`` followed by ``"al fine"``, ``"al coda"``,
-        ``"to the trio"`` or ``"to the end"``.
-    start : float
-        Where the jump goes: 0 (Da Capo) or the segno.
-    stop : float
-        Where the replay stops (exclusive): after the Fine or the "To Coda"
-        note, at the Trio, or ``inf`` (the end).
-    coda : float or None
-        Where the Coda begins; None without one.
+    Interpolated between the onsets of the rows' main notes, extrapolated with
+    the nearest tempo beyond them.
     """
-
-    kind: str
-    start: float
-    stop: float
-    coda: float | None = None
-
-
-def _positions(marks: list[Mark]) -> list[Mark]:
-    """One mark per printed moment (the same text in several staves is one mark)."""
-    by_moment: dict[Fraction, Mark] = {}
-    for mark in sorted(marks, key=lambda m: (m.moment_main, m.end_main is None, m.grob)):
-        by_moment.setdefault(mark.moment_main, mark)
-    return list(by_moment.values())
-
-
-def _mark_end(mark: Mark, printed: np.ndarray) -> float:
-    """Return the printed moment where the music carrying ``mark`` ends (exclusive bound)."""
-    if mark.end_main is not None:
-        return float(mark.end_main)
-    if mark.grob in _BAR_MARKS:
-        return float(mark.moment_main)
-    # Unknown carrier: the notes that start at the first onset at or after the mark.
-    later = printed[printed >= float(mark.moment_main) - _EPS]
-    return float(later.min()) + 1e-6 if len(later) else float(mark.moment_main)
-
-
-def read_jump(marks: list[Mark], printed: np.ndarray) -> JumpPlan | None:
-    """Read the written jump of one score, where it reads reliably.
-
-    Rules (texts are matched without case; the same text at the same moment in
-    several staves counts once):
-
-    * exactly one jump text, "D.C." / "Da Capo" or "D.S." / "Dal Segno";
-    * Dal Segno needs exactly one segno sign before the jump;
-    * "al Coda" (in the jump text, or a "To Coda" text anywhere) needs one
-      coda sign or "To Coda"/"Coda" text before the jump, where the replay
-      leaves, and one at or after it, where the Coda begins;
-    * otherwise one "Fine" (or "Fin.") between start and jump ends the replay;
-    * a Da Capo without Fine ends at a "Trio" label (as "Menuetto D.C." after
-      a trio means), else at the end: the whole score once more; but a Da Capo
-      that names its section ("Menuet da Capo") without a Fine or a Trio label
-      in the score refers to music elsewhere and is not realized.
-
-    Parameters
-    ----------
-    marks : list of Mark
-        The score's marks.
-    printed : np.ndarray
-        Printed onsets (whole notes) of the score's noteheads, for marks whose
-        carrier the hooks did not see.
-
-    Returns
-    -------
-    JumpPlan or None
-        None if no jump is written.
-
-    Raises
-    ------
-    NotUnrollableError
-        If a jump is written but these rules do not pin it down.
-    """
-    from msmd_builder.core.errors import NotUnrollableError
-
-    jumps = _positions([m for m in marks if _DA_CAPO.search(m.words) or _DAL_SEGNO.search(m.words)])
-    if not jumps:
-        return None
-    texts = "; ".join(sorted({m.text.strip() for m in jumps}))
-    if len(jumps) > 1:
-        raise NotUnrollableError(f"several jump marks ({texts}); playing order ambiguous")
-    jump = jumps[0]
-    at = float(jump.moment_main)
-    others = [m for m in marks if m not in jumps and m.words != jump.words]
-    segno = _DAL_SEGNO.search(jump.words) is not None
-    fines = _positions([m for m in others if _FINE.match(m.words)])
-    codas = _positions([m for m in others if "coda" in m.signs or _CODA.match(m.words)])
-    al_coda = _AL_CODA.search(jump.words) is not None or any(
-        _AL_CODA.search(m.words) for m in others
-    )
-    if not segno and (_AL_SEGNO.search(jump.words) or "segno" in jump.signs):
-        raise NotUnrollableError(f"Da Capo al Segno ({texts}): where it ends is not clear")
-    start = 0.0
-    if segno:
-        signs = _positions([m for m in others if "segno" in m.signs])
-        if len(signs) != 1:
-            raise NotUnrollableError(
-                f"Dal Segno with {len(signs)} segno signs ({texts}); need exactly one"
-            )
-        start = float(signs[0].moment_main)
-        if start >= at:
-            raise NotUnrollableError(f"the segno is not before the jump ({texts})")
-    name = "dal segno" if segno else "da capo"
-    if not al_coda and any(float(m.moment_main) >= at for m in codas):
-        raise NotUnrollableError(
-            f"a Coda follows the jump, which does not say al Coda ({texts}); order unclear"
-        )
-    if al_coda:
-        leave = [m for m in codas if float(m.moment_main) < at]
-        enter = [m for m in codas if float(m.moment_main) >= at]
-        if fines or len(leave) != 1 or len(enter) != 1:
-            raise NotUnrollableError(
-                f"al Coda needs one To Coda sign before the jump and one Coda sign after it, "
-                f"found {len(leave)} and {len(enter)}{' and a Fine' if fines else ''} ({texts})"
-            )
-        stop = _mark_end(leave[0], printed)
-        if stop <= start:
-            raise NotUnrollableError(f"the To Coda sign is not after the jump's start ({texts})")
-        return JumpPlan(f"{name} al coda", start, stop, float(enter[0].moment_main))
-    if len(fines) > 1:
-        raise NotUnrollableError(f"several Fine marks ({texts}); playing order ambiguous")
-    if fines:
-        stop = _mark_end(fines[0], printed)
-        if not start < stop or float(fines[0].moment_main) > at:
-            raise NotUnrollableError(
-                f"the Fine is not between the jump's start and the jump ({texts})"
-            )
-        return JumpPlan(f"{name} al fine", start, stop)
-    if _SAYS_FINE.search(jump.words):
-        raise NotUnrollableError(f"the jump says al Fine but no Fine is written ({texts})")
-    trios = _positions([m for m in others if _TRIO.match(m.words)])
-    named = sorted(set(re.findall(r"[^\W\d_]+", jump.words.lower())) - _JUMP_WORDS)
-    if not segno and named and not trios:
-        raise NotUnrollableError(
-            f"the Da Capo names a section ({' '.join(named)}) that no Fine or Trio label "
-            f"delimits in this score ({texts})"
-        )
-    if not segno and trios:
-        if len(trios) > 1:
-            raise NotUnrollableError(f"Da Capo with several Trio labels ({texts})")
-        trio = float(trios[0].moment_main)
-        if trio <= 0:
-            raise NotUnrollableError(
-                f"Da Capo in a score that begins with its Trio ({texts}): it refers to "
-                "another score"
-            )
-        if trio < at:
-            return JumpPlan("da capo to the trio", 0.0, trio)
-    return JumpPlan(f"{name} to the end", start, np.inf)
+    beats = (grace == 0) & ~np.isnan(printed)
+    xs, index = np.unique(rows["onset_whole"][beats], return_index=True)
+    ys = rows["onset_sec"][beats][index]
+    if len(xs) < 2:
+        return float(ys[0]) if len(xs) else 0.0
+    if whole < xs[0]:
+        return float(ys[0] - (xs[0] - whole) * (ys[1] - ys[0]) / (xs[1] - xs[0]))
+    if whole > xs[-1]:
+        return float(ys[-1] + (whole - xs[-1]) * (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
+    return float(np.interp(whole, xs, ys))
 
 
 def _time_at(
@@ -238,15 +59,63 @@ def _time_at(
     first = after[np.argmin(main[after])]
     whole = float(main[first] - (printed[first] - at))
     beats = (grace == 0) & ~np.isnan(printed)
-    xs, index = np.unique(rows["onset_whole"][beats], return_index=True)
-    ys = rows["onset_sec"][beats][index]
-    if len(xs) < 2:
+    if np.unique(rows["onset_whole"][beats]).size < 2:
         return whole, float(rows["onset_sec"][first])
-    if whole < xs[0]:
-        return whole, float(ys[0] - (xs[0] - whole) * (ys[1] - ys[0]) / (xs[1] - xs[0]))
-    if whole > xs[-1]:
-        return whole, float(ys[-1] + (whole - xs[-1]) * (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
-    return whole, float(np.interp(whole, xs, ys))
+    return whole, _seconds_at(rows, printed, grace, whole)
+
+
+def _last_reached(
+    rows: np.ndarray, printed: np.ndarray, grace: np.ndarray, at: float
+) -> tuple[float, float]:
+    """(whole notes, seconds) at which the performance last reaches printed ``at``.
+
+    The latest-played row printed before ``at`` fixes the pass; ``at`` lies
+    as far after it in the performance as in print.
+    """
+    before = np.flatnonzero(printed < at - _EPS)
+    if not len(before):
+        return float(rows["onset_whole"].min()), float(rows["onset_sec"].min())
+    last = before[np.argmax(rows["onset_whole"][before])]
+    whole = float(rows["onset_whole"][last] - grace[last] - printed[last] + at)
+    return whole, _seconds_at(rows, printed, grace, whole)
+
+
+def _replay(
+    played: np.ndarray,
+    plan: JumpPlan,
+    printed_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    measured_repeat_ids: frozenset[int],
+) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+    """Return the notes of ``plan``'s printed span, played once without repeats, as in ``played``.
+
+    Returns the replayed rows (their times still those of ``played``) and the
+    (whole notes, seconds) where the span starts and stops in ``played``'s
+    last pass through it.  ``occurrence`` continues each event's count in
+    ``played``.
+    """
+    once = without_repeats(played, measured_repeat_ids=measured_repeat_ids)
+    once_printed, once_grace = printed_of(once)
+    chosen = (once_printed >= plan.start - _EPS) & (once_printed < plan.stop - _EPS)
+    if not chosen.any():
+        raise NotUnrollableError(f"{plan.kind}: no note between the jump's start and its end")
+    replay = once[chosen].copy()
+    last_occurrence: dict[int, int] = defaultdict(lambda: -1)
+    for event_id, occurrence in zip(played["event_id"], played["occurrence"], strict=True):
+        last_occurrence[int(event_id)] = max(last_occurrence[int(event_id)], int(occurrence))
+    for row in replay:
+        last_occurrence[int(row["event_id"])] += 1
+        row["occurrence"] = last_occurrence[int(row["event_id"])]
+    start = _time_at(once, once_printed, once_grace, plan.start)
+    stop = _time_at(once, once_printed, once_grace, plan.stop)
+    return replay, start, stop
+
+
+def _shift(rows: np.ndarray, whole: float, seconds: float) -> np.ndarray:
+    moved = rows.copy()
+    moved["onset_whole"] += whole
+    moved["onset_sec"] += seconds
+    moved["offset_sec"] += seconds
+    return moved
 
 
 def realize_jumps(
@@ -256,19 +125,28 @@ def realize_jumps(
     measured_repeat_ids: frozenset[int] = frozenset(),
     printed_onset_whole: np.ndarray | None = None,
     printed_grace_whole: np.ndarray | None = None,
-) -> tuple[np.ndarray, str]:
-    """Add the replay that a written Da Capo or Dal Segno asks for to a score's performed notes.
+) -> tuple[np.ndarray, tuple[JumpPlan, ...]]:
+    """Add the replays that written jumps ask for to a score's performed notes.
 
-    The jump is read by :func:`read_jump`.  The score is played through as
-    unfolded (up to the Coda, if there is one); then the printed span from
-    the beginning or the segno up to the Fine, the "To Coda" note, the Trio or
-    the end is played once more *without repeats*, as is customary: of every
-    repeated passage only its last time through is kept, which also keeps the
-    last alternative ending and drops the earlier ones (see
-    :func:`without_repeats`); then the Coda.  The replay follows the last
-    release before it, at the same tempo, with ``occurrence`` one higher than
-    the event's last before; the Coda moves after the replay.  Notes without
-    a notehead are not replayed (their printed place is unknown).
+    The jumps are read by :func:`read_jumps`.  Each replay plays a printed
+    span (from the beginning or the segno up to the Fine, the "To Coda" note,
+    the Trio or the end) once more *without repeats*, as is customary: of
+    every repeated passage only its last time through is kept, which also
+    keeps the last alternative ending and drops the earlier ones (see
+    :func:`without_repeats`).  Notes without a notehead are not replayed
+    (their printed place is unknown); a replayed note's ``occurrence`` is one
+    higher than its event's last before.
+
+    * The last jump of the score: the score is played through as unfolded (up
+      to the Coda, if there is one), the replay follows the last release
+      before it, at the same tempo, and the Coda moves after the replay.
+    * Every earlier jump (jumps read in order): the replay is played where the
+      performance last reaches the end of the music carrying the jump, and
+      the rest of the performance moves after it.
+    * A jump out of the piece: nothing is replayed; the score is played
+      through, its own repeats unrolled, and the performance ends with it (such
+      a text stands on the last note but one or under the final bar, with the
+      final bar still to play).
 
     Parameters
     ----------
@@ -287,17 +165,15 @@ def realize_jumps(
     Returns
     -------
     table : np.ndarray
-        The performed notes with the jump realized (unchanged if there is none).
-    jump : str
-        ``""`` (no jump) or the :attr:`JumpPlan.kind` realized.
+        The performed notes with the jumps realized (unchanged if there is none).
+    plans : tuple of JumpPlan
+        The jumps realized, in printed order (empty if none is written).
 
     Raises
     ------
     NotUnrollableError
         If jumps are written but do not read reliably.
     """
-    from msmd_builder.core.errors import NotUnrollableError
-
     linked = table["notehead_id"] >= 0
     if printed_onset_whole is None:
         printed_onset_whole = np.full(int(table["notehead_id"].max(initial=-1)) + 1, np.nan)
@@ -314,10 +190,47 @@ def realize_jumps(
         )
 
     heads_here = np.unique(table["notehead_id"][linked])
-    plan = read_jump(marks, printed_onset_whole[heads_here])
-    if plan is None or not len(table):
-        return table, ""
+    plans = tuple(read_jumps(marks, printed_onset_whole[heads_here]))
+    if not plans or not len(table):
+        return table, plans
     table = table[np.argsort(table["onset_whole"], kind="stable")]
+    for plan in plans[:-1]:
+        table = _realize_in_place(table, plan, printed_of, measured_repeat_ids)
+    last = plans[-1]
+    if last.leaves:
+        return table, plans
+    return _realize_at_the_end(table, last, printed_of, measured_repeat_ids), plans
+
+
+def _realize_in_place(
+    table: np.ndarray,
+    plan: JumpPlan,
+    printed_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    measured_repeat_ids: frozenset[int],
+) -> np.ndarray:
+    """Insert ``plan``'s replay where the performance last reaches its jump; move the rest on."""
+    printed, grace = printed_of(table)
+    cut_whole, cut_sec = _last_reached(table, printed, grace, plan.end)
+    before = table["onset_whole"] < cut_whole - _EPS
+    first, rest = table[before], table[~before]
+    replay, (start_whole, start_sec), (stop_whole, stop_sec) = _replay(
+        first, plan, printed_of, measured_repeat_ids
+    )
+    replay = _shift(replay, cut_whole - start_whole, cut_sec - start_sec)
+    rest = _shift(rest, stop_whole - start_whole, stop_sec - start_sec)
+    replayed = Counter(replay["event_id"].tolist())
+    for row in rest:
+        row["occurrence"] += replayed.get(int(row["event_id"]), 0)
+    return np.concatenate([first, replay, rest])
+
+
+def _realize_at_the_end(
+    table: np.ndarray,
+    plan: JumpPlan,
+    printed_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    measured_repeat_ids: frozenset[int],
+) -> np.ndarray:
+    """Play the score through (up to the Coda), then ``plan``'s replay, then the Coda."""
     printed, _ = printed_of(table)
     if plan.coda is not None:
         before = np.flatnonzero(printed < plan.coda - _EPS)
@@ -327,33 +240,21 @@ def realize_jumps(
             raise NotUnrollableError(f"{plan.kind}: no music before or after the Coda sign")
     else:
         first, tail = table, table[:0]
-    once = without_repeats(first, measured_repeat_ids=measured_repeat_ids)
-    once_printed, once_grace = printed_of(once)
-    chosen = (once_printed >= plan.start - _EPS) & (once_printed < plan.stop - _EPS)
-    if not chosen.any():
-        raise NotUnrollableError(f"{plan.kind}: no note between the jump's start and its end")
-    replay = once[chosen].copy()
-    start_whole, start_sec = _time_at(once, once_printed, once_grace, plan.start)
+    replay, (start_whole, start_sec), (stop_whole, stop_sec) = _replay(
+        first, plan, printed_of, measured_repeat_ids
+    )
     cursor_whole = float((first["onset_whole"] + first["duration_whole"]).max())
     cursor_sec = float(first["offset_sec"].max())
-    replay["onset_whole"] += cursor_whole - start_whole
-    replay["onset_sec"] += cursor_sec - start_sec
-    replay["offset_sec"] += cursor_sec - start_sec
-    last_occurrence: dict[int, int] = defaultdict(lambda: -1)
-    for event_id, occurrence in zip(first["event_id"], first["occurrence"], strict=True):
-        last_occurrence[int(event_id)] = max(last_occurrence[int(event_id)], int(occurrence))
-    for row in replay:
-        last_occurrence[int(row["event_id"])] += 1
-        row["occurrence"] = last_occurrence[int(row["event_id"])]
+    replay = _shift(replay, cursor_whole - start_whole, cursor_sec - start_sec)
     if len(tail):
-        stop_whole, stop_sec = _time_at(once, once_printed, once_grace, plan.stop)
         tail_printed, tail_grace = printed_of(tail)
         coda_whole, coda_sec = _time_at(tail, tail_printed, tail_grace, plan.coda)
-        tail = tail.copy()
-        tail["onset_whole"] += cursor_whole + (stop_whole - start_whole) - coda_whole
-        tail["onset_sec"] += cursor_sec + (stop_sec - start_sec) - coda_sec
-        tail["offset_sec"] += cursor_sec + (stop_sec - start_sec) - coda_sec
-    return np.concatenate([first, replay, tail]), plan.kind
+        tail = _shift(
+            tail,
+            cursor_whole + (stop_whole - start_whole) - coda_whole,
+            cursor_sec + (stop_sec - start_sec) - coda_sec,
+        )
+    return np.concatenate([first, replay, tail])
 
 
 def repeat_passes(
@@ -383,6 +284,8 @@ def repeat_passes(
     first_seen: dict[int, float] = {}
     for row in section:
         first_seen.setdefault(int(row["event_id"]), float(row["onset_whole"]))
+    # For each replayed row (occurrence >= 1 here), the earliest first playing
+    # it refers back to: the pass starts there and ends where the replay starts.
     onsets = section["onset_whole"]
     passes: list[list[float]] = []
     seen: set[int] = set()
@@ -448,7 +351,9 @@ def without_repeats(
 ) -> np.ndarray:
     """Play a passage once: keep only the last time through each repeat.
 
-    Drops every pass :func:`repeat_passes` finds (:func:`drop_passes`).
+    Drops every pass :func:`repeat_passes` finds (:func:`drop_passes`): the
+    kept rows are moved earlier to close the gaps, in seconds and in whole
+    notes.
 
     Parameters
     ----------

@@ -2,17 +2,21 @@
 
 A MIDI file carries no event ids, so :func:`match_notes` pairs its notes per
 pitch, in time order, with the logged events that start a sound (tie
-continuations do not), allowing for LilyPond's own placement of grace notes just
-before their beat and for its MIDI running late after some grace constructs.
-Whatever stays unpaired on either side is counted, never dropped silently.
+continuations do not), each at the tick where LilyPond's MIDI puts its moment
+(grace time scaled as LilyPond does, :func:`midi_tick`), allowing for the
+delay of the whole MIDI by graces before the first beat and for its MIDI
+running late after some grace constructs.  Whatever stays unpaired on either
+side is counted, never dropped silently.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import mido
@@ -21,11 +25,26 @@ import numpy as np
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.lilypond.logs import LoggedEvent
 
-__all__ = ["MidiNote", "AlignmentStats", "read_midi_notes", "match_notes", "performed_table"]
+__all__ = [
+    "GRACE_MIDI_SCALE",
+    "MidiNote",
+    "AlignmentStats",
+    "midi_tick",
+    "read_midi_notes",
+    "match_notes",
+    "performed_table",
+]
 
 
 #: LilyPond writes 384 ticks per quarter note, i.e. 1536 per whole note.
 _TICK_TOLERANCE = 2
+
+
+#: LilyPond's MIDI plays grace time at 9/40 of its written length: a moment
+#: ``main + grace`` sounds at ``main + 9/40 * grace`` (``moment_to_real`` in
+#: LilyPond's ``audio-item.cc``), so a grace group sounds close before its beat,
+#: each grace at its own tick, in written order.
+GRACE_MIDI_SCALE = Fraction(9, 40)
 
 
 #: A drift of LilyPond's MIDI against the logged moments is followed up to a
@@ -118,13 +137,13 @@ def read_midi_notes(path: str | Path) -> list[MidiNote]:
     return notes
 
 
-def _window(event: LoggedEvent, shift: float, ticks_per_whole: int) -> tuple[float, float]:
-    """Span of MIDI ticks in which ``event``'s note may start."""
-    main = float(event.moment_main) * ticks_per_whole + shift
-    if event.moment_grace == 0:
-        return main - _TICK_TOLERANCE, main + _TICK_TOLERANCE
-    # Grace notes sound somewhere in the span before their main note.
-    return main + float(event.moment_grace) * ticks_per_whole - _TICK_TOLERANCE, main
+def midi_tick(moment_main: Fraction, moment_grace: Fraction, ticks_per_whole: int = 1536) -> int:
+    """Return the MIDI tick at which LilyPond plays a moment, before any start offset.
+
+    LilyPond turns a moment into ticks as ``int((main + 9/40 * grace) * ticks
+    per whole)`` (:data:`GRACE_MIDI_SCALE`), truncating toward zero.
+    """
+    return math.trunc((moment_main + GRACE_MIDI_SCALE * moment_grace) * ticks_per_whole)
 
 
 def _pair_in_windows(
@@ -135,36 +154,34 @@ def _pair_in_windows(
     shift: float,
     ticks_per_whole: int,
 ) -> dict[int, int]:
-    """Pair each MIDI note, in order, with the unused same-pitch event whose window fits best."""
-    # Per pitch: candidate windows sorted by their start, for bisection.
-    by_pitch: dict[int, list[tuple[float, float, int]]] = defaultdict(list)
+    """Pair each MIDI note, in order, with the nearest unused same-pitch event.
+
+    An event can take a note that starts within :data:`_TICK_TOLERANCE` of
+    its tick (:func:`midi_tick`, plus ``shift``); of several, the nearest, and
+    at equal distance the earlier, then the one logged first.  Each event takes
+    one note.
+    """
+    # Per pitch: (tick, event index), sorted, for bisection.
+    by_pitch: dict[int, list[tuple[float, int]]] = defaultdict(list)
     for i in event_indices:
-        by_pitch[events[i].pitch].append((*_window(events[i], shift, ticks_per_whole), i))
-    starts: dict[int, list[float]] = {}
-    widest: dict[int, float] = {}
-    for pitch, windows in by_pitch.items():
-        windows.sort()
-        starts[pitch] = [w[0] for w in windows]
-        widest[pitch] = max(high - low for low, high, _ in windows)
+        tick = midi_tick(events[i].moment_main, events[i].moment_grace, ticks_per_whole) + shift
+        by_pitch[events[i].pitch].append((tick, i))
+    ticks: dict[int, list[float]] = {}
+    for pitch, expected in by_pitch.items():
+        expected.sort()
+        ticks[pitch] = [tick for tick, _ in expected]
     pairs: dict[int, int] = {}
     used: set[int] = set()
     for note_index in note_indices:
         note = midi_notes[note_index]
-        windows = by_pitch.get(note.pitch)
-        if not windows:
+        expected = by_pitch.get(note.pitch)
+        if not expected:
             continue
-        tick = note.onset_tick
-        lo = bisect.bisect_left(starts[note.pitch], tick - widest[note.pitch])
-        hi = bisect.bisect_right(starts[note.pitch], tick)
-        best = None
-        best_distance = None
-        for low, high, event_index in windows[lo:hi]:
-            if event_index in used or not low <= tick <= high:
-                continue
-            distance = abs(tick - (low + high) / 2)
-            if best_distance is None or distance < best_distance:
-                best, best_distance = event_index, distance
-        if best is not None:
+        lo = bisect.bisect_left(ticks[note.pitch], note.onset_tick - _TICK_TOLERANCE)
+        hi = bisect.bisect_right(ticks[note.pitch], note.onset_tick + _TICK_TOLERANCE)
+        free = [(abs(note.onset_tick - tick), i) for tick, i in expected[lo:hi] if i not in used]
+        if free:
+            best = min(free, key=lambda candidate: candidate[0])[1]
             pairs[note_index] = best
             used.add(best)
     return pairs
@@ -187,7 +204,9 @@ def _dominant_drift(
     ticks: dict[int, list[float]] = defaultdict(list)
     for i in event_indices:
         if events[i].moment_grace == 0:
-            ticks[events[i].pitch].append(float(events[i].moment_main) * ticks_per_whole + shift)
+            ticks[events[i].pitch].append(
+                midi_tick(events[i].moment_main, 0, ticks_per_whole) + shift
+            )
     for values in ticks.values():
         values.sort()
     votes: Counter[float] = Counter()
@@ -205,6 +224,51 @@ def _dominant_drift(
         return None
     drift, count = votes.most_common(1)[0]
     return float(drift) if count >= max(_MIN_DRIFT_VOTES, voters / 3) else None
+
+
+def _start_offset(
+    midi_notes: list[MidiNote], sounding: list[LoggedEvent], ticks_per_whole: int
+) -> int:
+    """Return the ticks by which LilyPond's MIDI is delayed against :func:`midi_tick`.
+
+    LilyPond's MIDI starts at the earliest moment it performs; graces before
+    the first beat make that moment negative and delay every note by its
+    ticks.  That moment need not be a logged note (a grace skip in another
+    staff can reach further back), so the delay is measured: of the offsets
+    that put a MIDI note on an opening event of its pitch (the first beat and
+    the graces before it), the one at which most opening events find their
+    note, the smallest of equals.  0 when nothing opens the score.
+    """
+    if not sounding or not midi_notes:
+        return 0
+    first = min(e.moment_main for e in sounding)
+    opening = [
+        (e.pitch, midi_tick(e.moment_main, e.moment_grace, ticks_per_whole))
+        for e in sounding
+        if e.moment_main == first
+    ]
+    onsets: dict[int, list[int]] = defaultdict(list)
+    for note in midi_notes:
+        onsets[note.pitch].append(note.onset_tick)  # in time order already
+
+    def found(pitch: int, tick: int) -> bool:
+        ticks = onsets.get(pitch, [])
+        at = bisect.bisect_left(ticks, tick - _TICK_TOLERANCE)
+        return at < len(ticks) and ticks[at] <= tick + _TICK_TOLERANCE
+
+    reach = ticks_per_whole  # graces before the first beat delay by far less
+    candidates = {
+        onset - tick
+        for pitch, tick in opening
+        for onset in onsets.get(pitch, [])
+        if abs(onset - tick) <= reach
+    }
+    if not candidates:
+        return 0
+    return max(
+        sorted(candidates, key=lambda shift: (abs(shift), shift)),
+        key=lambda shift: sum(found(pitch, tick + shift) for pitch, tick in opening),
+    )
 
 
 def match_notes(
@@ -238,20 +302,7 @@ def match_notes(
     stats : AlignmentStats
     """
     sounding = [i for i, e in enumerate(events) if e.event_id not in continuation_ids]
-    # LilyPond shifts the whole MIDI by the grace time before the first beat.
-    shift = 0
-    non_grace = [events[i] for i in sounding if events[i].moment_grace == 0]
-    if non_grace and midi_notes:
-        first = min(e.moment_main for e in non_grace)
-        first_pitches = {e.pitch for e in non_grace if e.moment_main == first}
-        candidates = [
-            n.onset_tick - int(first * ticks_per_whole)
-            for n in midi_notes
-            if n.pitch in first_pitches
-        ]
-        if candidates:
-            shift = min(candidates, key=abs)
-
+    shift = _start_offset(midi_notes, [events[i] for i in sounding], ticks_per_whole)
     pairs = _pair_in_windows(
         midi_notes, range(len(midi_notes)), events, sounding, shift, ticks_per_whole
     )

@@ -1,4 +1,10 @@
-"""The reading-order check: performed notes walk the printed systems in order, except at jumps."""
+"""Order checks of the performed notes against the printed music.
+
+* :func:`reading_order`: performed notes walk the printed systems in order,
+  except at jumps;
+* :func:`voice_order`: within a voice, the playings of one occurrence follow
+  the voice's written order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ReadingOrder", "reading_order"]
+__all__ = ["ReadingOrder", "reading_order", "VoiceOrder", "voice_order"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +123,91 @@ def _where(head: np.void) -> str:
     """Book, page and system of a notehead, counted from 1 as a reader would."""
     book, page, system = (int(head[k]) + 1 for k in ("book", "page", "system"))
     return f"book {book} page {page} system {system}"
+
+
+@dataclass(frozen=True)
+class VoiceOrder:
+    """Whether each voice plays its notes in written order.
+
+    Attributes
+    ----------
+    checked : int
+        Performed notes checked (linked to a notehead, their voice known).
+    violations : int
+        Notes played right after a note of the same voice and occurrence that
+        is written later.
+    first_violation : str
+        The first violating note, described for the error message ("" if none).
+    """
+
+    checked: int
+    violations: int
+    first_violation: str = ""
+
+
+def voice_order(performed: np.ndarray, voices: np.ndarray, noteheads: np.ndarray) -> VoiceOrder:
+    """Check that within each voice the playings of one occurrence follow the written order.
+
+    A voice plays its notes in the order they are written; only a repeat or a
+    jump takes it back, and then to notes it plays once more (a higher
+    ``occurrence`` than the note before).  So of two notes a voice plays one
+    right after the other (in MIDI time) with the same occurrence, the later
+    one must not be written earlier, by printed moment (main, then grace, as
+    LilyPond orders moments).  Only neighbours are compared: nested repeats
+    mix occurrences (A B B C A B B C plays its second A after its second B).
+    A note that breaks this is linked to the wrong notehead, as two same-pitch
+    grace notes linked the wrong way round would be.  Unlike
+    :func:`reading_order` this looks at no geometry, so it holds within a
+    system too.
+
+    Parameters
+    ----------
+    performed : np.ndarray
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE` of one score's
+        MIDI, in MIDI time order, before jumps are realized.
+    voices : np.ndarray
+        Per row of ``performed``, the MIDI score's Voice context that played
+        it (:attr:`~msmd_builder.lilypond.logs.LoggedEvent.voice`); -1 unknown.
+    noteheads : np.ndarray
+        :data:`~msmd_builder.core.tables.NOTEHEAD_DTYPE`, indexed by ``notehead_id``.
+
+    Returns
+    -------
+    VoiceOrder
+    """
+    rows = np.flatnonzero((performed["notehead_id"] >= 0) & (np.asarray(voices) >= 0))
+    # Playing order: MIDI onset, stable (the table is in MIDI order already).
+    rows = rows[np.argsort(performed["onset_sec"][rows], kind="stable")]
+    heads = noteheads[performed["notehead_id"][rows]]
+    written = np.stack([np.round(heads["onset_whole"], 9), np.round(heads["grace_whole"], 9)], 1)
+    occurrence = performed["occurrence"][rows]
+    previous: dict[int, int] = {}  # voice -> index into rows of the note it played last
+    violations = 0
+    first = ""
+    for k, r in enumerate(rows):
+        before = previous.get(int(voices[r]))
+        previous[int(voices[r])] = k
+        if (
+            before is None
+            or occurrence[before] != occurrence[k]
+            or tuple(written[k]) >= tuple(written[before])
+        ):
+            continue
+        violations += 1
+        if not first:
+            first = (
+                f"notehead {_head(heads[k])} sounds at {float(performed['onset_sec'][r]):.3f} s, "
+                f"right after notehead {_head(heads[before])}, written later in the same voice "
+                f"(both playing {int(occurrence[k]) + 1})"
+            )
+    return VoiceOrder(len(rows), violations, first)
+
+
+def _head(head: np.void) -> str:
+    """Notehead id, source line:char and printed moment, for messages."""
+    grace = float(head["grace_whole"])
+    moment = f"{float(head['onset_whole']):g}" + (f"{grace:+g}" if grace else "")
+    return (
+        f"{int(head['notehead_id'])} (line {int(head['source_line'])}:"
+        f"{int(head['source_char'])}, moment {moment})"
+    )

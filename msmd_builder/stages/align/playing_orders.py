@@ -1,17 +1,18 @@
 """Playing orders a performer may take: repeats taken or skipped, written jumps taken or not.
 
-The align stage builds one playing order, LilyPond's unfolded one: every
-repeat taken, the written Da Capo or Dal Segno taken (its replay without
-repeats, as is customary).  Players often do otherwise -- skip some or all
-repeats, or stop before the Da Capo -- so a recording of a piece is aligned
-against the orders :func:`playing_orders` lists, all built from the same
-rendering with the same tools as the unfolded one (:func:`repeat_passes`,
-:func:`drop_passes`, :func:`realize_jumps`), so every note keeps its event,
-notehead and score seconds.
+The align stage builds one playing order: every repeat taken, by the score's
+repeat structure in every voice (LilyPond's unfolding, or the printed timeline
+unrolled), then the written jumps taken (each replay without repeats, as is
+customary).  Players often do otherwise -- skip some or all repeats, or stop
+before the Da Capo -- so a recording of a piece is aligned against the orders
+:func:`playing_orders` lists, all built from the align stage's own per-score
+tables (:func:`~msmd_builder.stages.align.stage.score_performances`) with the
+same tools (:func:`repeat_passes`, :func:`drop_passes`, the scores' jump plans
+realized by :func:`realize_jumps`), so every note keeps its event, notehead and
+score seconds.
 
-Which alternative endings a passage has is not known (the render hooks log no
-volta brackets), so a skipped repeat is always played with its last ending,
-as :func:`without_repeats` does.
+A skipped repeat is played with its last ending, as :func:`without_repeats`
+plays the passages a jump replays.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from msmd_builder.core.cache import sha256_bytes
+from msmd_builder.core.errors import RepeatsOutOfStepError
 from msmd_builder.stages.align.jumps import drop_passes, repeat_passes
 from msmd_builder.stages.align.stage import ScorePerformance, join_scores, score_performances
 
@@ -53,7 +55,8 @@ class PlayingOrder:
         :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE` in playing
         order, score seconds.
     jumps : tuple of str
-        The written jumps of the piece (their kinds), taken or not.
+        The written jumps of the piece (their plans' kinds, in playing order),
+        taken or not.
     """
 
     name: str
@@ -113,10 +116,11 @@ def playing_orders(
     Parameters
     ----------
     scores : list of ScorePerformance
-        The piece's scores as their MIDI plays them (:func:`score_performances`).
+        The piece's scores as the align stage plays them before their written
+        jumps (:func:`score_performances` with the same ``rendered``).
     noteheads : np.ndarray
         The piece's noteheads (printed positions of the written jumps).
-    rendered : {"unfolded", "folded"}
+    rendered : {"unfolded", "timeline", "folded"}
         How the piece was rendered.  A folded rendering plays the printed
         order, which is then the only order.
 
@@ -135,10 +139,16 @@ def playing_orders(
     NotUnrollableError
         If a written jump does not read into one playing order (as in the
         align stage).
+    RepeatsOutOfStepError
+        If the piece was rendered unfolded but LilyPond's MIDI does not follow
+        the score's repeat structure (the align stage fails such a piece).
     """
     if rendered == "folded":
         table = join_scores([score.table for score in scores])
         return [PlayingOrder("printed order", (), True, table)]
+    out_of_step = [f"score {s.score + 1}: {s.out_of_step}" for s in scores if s.out_of_step]
+    if out_of_step:
+        raise RepeatsOutOfStepError("; ".join(out_of_step))
     sorted_tables = [np.sort(s.table, order="onset_whole", kind="stable") for s in scores]
     passes = [
         repeat_passes(table, measured_repeat_ids=score.measured_repeat_ids)
@@ -146,7 +156,7 @@ def playing_orders(
     ]
     n_repeats = sum(len(p) for p in passes)
     jumps = tuple(
-        kind for score in scores if (kind := score.realize_jumps(score.table, noteheads)[1])
+        plan.kind for score in scores for plan in score.realize_jumps(score.table, noteheads)[1]
     )
     orders: list[PlayingOrder] = []
     seen: set[str] = set()
@@ -158,7 +168,7 @@ def playing_orders(
                 chosen = taken[position : position + len(score_passes)]
                 position += len(score_passes)
                 if all(chosen):
-                    played = score.table  # as the MIDI plays it: the align stage's rows
+                    played = score.table  # the align stage's rows, before its jumps
                 else:
                     skipped = [p for p, take in zip(score_passes, chosen, strict=True) if not take]
                     played = drop_passes(table, skipped)
@@ -178,6 +188,5 @@ def orders_of_rendering(
     noteheads: np.ndarray, render_dir: str | Path, midi_files: list[str], *, rendered: str
 ) -> list[PlayingOrder]:
     """:func:`playing_orders` of a rendered piece (reads its MIDI files and the hooks' tables)."""
-    return playing_orders(
-        score_performances(noteheads, render_dir, midi_files), noteheads, rendered=rendered
-    )
+    scores = score_performances(noteheads, render_dir, midi_files, repeats=rendered)
+    return playing_orders(scores, noteheads, rendered=rendered)

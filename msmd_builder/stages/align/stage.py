@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import StageCache, load_npz, save_npz
-from msmd_builder.core.errors import NothingToAlignError, ReadingOrderError, VerificationError
+from msmd_builder.core.cache import StageCache, load_npz, output_sizes, save_npz, sized_outputs
+from msmd_builder.core.errors import (
+    NothingToAlignError,
+    NotUnrollableError,
+    ReadingOrderError,
+    RepeatsOutOfStepError,
+    VerificationError,
+    VoiceOrderError,
+)
 from msmd_builder.core.tables import PERFORMED_EVENT_DTYPE
 from msmd_builder.core.workdir import PieceDir
-from msmd_builder.lilypond.logs import LoggedEvent, read_marks, read_performed_log
-from msmd_builder.stages.align.jumps import realize_jumps
+from msmd_builder.lilypond.logs import (
+    LoggedEvent,
+    Mark,
+    read_marks,
+    read_performed_log,
+    read_repeats,
+)
+from msmd_builder.stages.align.jumps import JumpPlan, realize_jumps
+from msmd_builder.stages.align.measures import rendered_measure_times
 from msmd_builder.stages.align.midi import match_notes, performed_table, read_midi_notes
-from msmd_builder.stages.align.order import reading_order
+from msmd_builder.stages.align.order import VoiceOrder, reading_order, voice_order
+from msmd_builder.stages.align.timeline import (
+    out_of_step,
+    score_repeats,
+    shared_timeline,
+    unroll_score,
+)
 from msmd_builder.stages.score import ScoreResult, read_geometry
 
 __all__ = [
@@ -74,7 +94,7 @@ def align_rendered(
         The render stage's folder (PDFs, MIDIs and the hooks' tables).
     pdf_files, midi_files : list of str
         Output names in LilyPond's order (see :class:`~msmd_builder.stages.render.RenderResult`).
-    repeats : {"unfolded", "folded"}
+    repeats : {"unfolded", "timeline", "folded"}
         The mode the piece was rendered in (see :func:`align_tables`).
 
     Returns
@@ -88,14 +108,16 @@ def align_rendered(
 
 @dataclass(frozen=True)
 class ScorePerformance:
-    """One score's performed notes as its MIDI plays them, before written jumps are realized.
+    """One score's performed notes as the align stage plays them, before written jumps.
 
     Attributes
     ----------
     score : int
         Index of the score (MIDI file) in the piece.
     table : np.ndarray
-        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, the score's own times.
+        :data:`~msmd_builder.core.tables.PERFORMED_EVENT_DTYPE`, the score's own
+        times; rendered on the timeline, already unrolled by the score's repeat
+        structure (:func:`~msmd_builder.stages.align.timeline.unroll_score`).
     marks : list of Mark
         The score's text marks, scripts and signs (where jumps are written).
     measured_repeat_ids : frozenset of int
@@ -106,18 +128,33 @@ class ScorePerformance:
         Logged events matched to a MIDI note (alone or as a unison).
     pitch_mismatches : int
         Matched pairs whose pitches differ.
+    voice_order : VoiceOrder
+        :func:`voice_order` of the score's MIDI.
+    timeline_repeats : int
+        Volta repeats unrolled on the timeline (0 unless rendered on it).
+    out_of_step : str
+        Rendered unfolded: how LilyPond's MIDI departs from the score's repeat
+        structure (:func:`~msmd_builder.stages.align.timeline.out_of_step`), or ``""``.
+    unread_structure : str
+        Rendered unfolded: why the score's repeat structure was not read, or ``""``.
     """
 
     score: int
     table: np.ndarray
-    marks: list
+    marks: list[Mark]
     measured_repeat_ids: frozenset[int]
     match_stats: dict
     matched_event_ids: frozenset[int]
     pitch_mismatches: int
+    voice_order: VoiceOrder
+    timeline_repeats: int = 0
+    out_of_step: str = ""
+    unread_structure: str = ""
 
-    def realize_jumps(self, table: np.ndarray, noteheads: np.ndarray) -> tuple[np.ndarray, str]:
-        """Realize this score's written jump in ``table`` (this score's notes, any repeats).
+    def realize_jumps(
+        self, table: np.ndarray, noteheads: np.ndarray
+    ) -> tuple[np.ndarray, tuple[JumpPlan, ...]]:
+        """Realize this score's written jumps in ``table`` (this score's notes, any repeats).
 
         See :func:`~msmd_builder.stages.align.jumps.realize_jumps`.
         """
@@ -130,10 +167,88 @@ class ScorePerformance:
         )
 
 
+def _score_performances(
+    noteheads: np.ndarray, render_dir: str | Path, midi_files: list[str], repeats: str
+) -> Iterator[ScorePerformance]:
+    """Yield :func:`score_performances` one score at a time (read when asked for)."""
+    folder = Path(render_dir)
+    event_ids = noteheads["event_id"].tolist()
+    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
+    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
+    repeat_rows = [r for p in sorted(folder.glob("*.msmd-repeats.tsv")) for r in read_repeats(p)]
+    # Printed moment of each event with one notehead (music the source holds in
+    # several places shares its events' ids).
+    heads_of_event = Counter(event_ids)
+    printed_main = {
+        event_id: onset
+        for event_id, onset in zip(event_ids, noteheads["onset_whole"].tolist(), strict=True)
+        if heads_of_event[event_id] == 1
+    }
+    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
+    for event in read_performed_log(log_path) if log_path else []:
+        log_by_score[event.score].append(event)
+    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
+    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
+    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
+
+    for score, midi in enumerate(midi_files):
+        events = log_by_score.get(score, [])
+        notes = read_midi_notes(folder / midi)
+        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
+        table = performed_table(
+            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
+        )
+        voices = np.array(
+            [events[pairs[n]].voice if n in pairs else -1 for n in range(len(notes))], dtype=int
+        )
+        in_voice = voice_order(table, voices, noteheads)
+        timeline_repeats = 0
+        reason = unread = ""
+        if repeats == "timeline":
+            timeline = shared_timeline(score_repeats(repeat_rows, score))
+            table = unroll_score(table, notes, events, pairs, timeline, folder / midi)
+            timeline_repeats = len(timeline.repeats)
+        elif repeats == "unfolded":
+            # LilyPond's unfolding is kept where it plays the score's repeat
+            # structure in every voice.  A structure the table does not describe
+            # (\volta in a body) leaves the reading-order check to judge the
+            # unfolded MIDI, as before; voices writing different repeats over
+            # the same bars have no one playing order (NotUnrollableError).
+            try:
+                score_volte = score_repeats(repeat_rows, score)
+            except NotUnrollableError as exc:
+                unread = exc.message
+            else:
+                reason = out_of_step(events, printed_main, shared_timeline(score_volte))
+        matched = {events[i].event_id for i in pairs.values()}
+        matched.update(events[i].event_id for i in unison)
+        yield ScorePerformance(
+            score=score,
+            table=table,
+            marks=[m for m in marks if m.score == score],
+            measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
+            match_stats=dict(stats.__dict__),
+            matched_event_ids=frozenset(matched),
+            pitch_mismatches=sum(1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch),
+            voice_order=in_voice,
+            timeline_repeats=timeline_repeats,
+            out_of_step=reason,
+            unread_structure=unread,
+        )
+
+
 def score_performances(
-    noteheads: np.ndarray, render_dir: str | Path, midi_files: list[str]
+    noteheads: np.ndarray,
+    render_dir: str | Path,
+    midi_files: list[str],
+    *,
+    repeats: str = "unfolded",
 ) -> list[ScorePerformance]:
-    """Read each score's MIDI and the hooks' log and link every MIDI note to its event.
+    """Read each score's MIDI and the hooks' tables and link every MIDI note to its event.
+
+    Each score is played as :func:`align_tables` plays it before realizing
+    its written jumps: rendered on the timeline, unrolled by the score's
+    repeat structure; rendered unfolded, checked against it.
 
     Parameters
     ----------
@@ -143,46 +258,21 @@ def score_performances(
         The render stage's folder.
     midi_files : list of str
         MIDI files in LilyPond's order, one per score.
+    repeats : {"unfolded", "timeline", "folded"}
+        The mode the piece was rendered in.
 
     Returns
     -------
     list of ScorePerformance
         One per MIDI file.
+
+    Raises
+    ------
+    NotUnrollableError
+        Rendered on the timeline, if a score's repeats do not read into one
+        playing order.
     """
-    folder = Path(render_dir)
-    log_path = next(iter(sorted(folder.glob("*.msmd-performed.tsv"))), None)
-    marks = [m for p in sorted(folder.glob("*.msmd-marks.tsv")) for m in read_marks(p)]
-    log_by_score: dict[int, list[LoggedEvent]] = defaultdict(list)
-    for event in read_performed_log(log_path) if log_path else []:
-        log_by_score[event.score].append(event)
-    event_ids = noteheads["event_id"].tolist()
-    notehead_of_event = dict(zip(event_ids, noteheads["notehead_id"].tolist(), strict=True))
-    staff_of_event = dict(zip(event_ids, noteheads["staff"].tolist(), strict=True))
-    continuation = set(noteheads["event_id"][noteheads["tied"]].tolist())
-    scores = []
-    for score, midi in enumerate(midi_files):
-        events = log_by_score.get(score, [])
-        notes = read_midi_notes(folder / midi)
-        pairs, unison, stats = match_notes(notes, events, continuation_ids=continuation)
-        table = performed_table(
-            notes, events, pairs, notehead_of_event=notehead_of_event, staff_of_event=staff_of_event
-        )
-        matched = {events[i].event_id for i in pairs.values()}
-        matched.update(events[i].event_id for i in unison)
-        scores.append(
-            ScorePerformance(
-                score=score,
-                table=table,
-                marks=[m for m in marks if m.score == score],
-                measured_repeat_ids=frozenset(e.event_id for e in events if e.measured_repeat),
-                match_stats=dict(stats.__dict__),
-                matched_event_ids=frozenset(matched),
-                pitch_mismatches=sum(
-                    1 for n, e in pairs.items() if notes[n].pitch != events[e].pitch
-                ),
-            )
-        )
-    return scores
+    return list(_score_performances(noteheads, render_dir, midi_files, repeats))
 
 
 def join_scores(tables: list[np.ndarray]) -> np.ndarray:
@@ -217,10 +307,21 @@ def align_tables(
     """Build the performed-notes table of a piece and count how complete it is.
 
     Several scores (MIDI files) are played one after the other: each score's
-    times are offset by the end of the previous one.  With ``repeats``
-    ``"unfolded"`` the written jumps (Da Capo, Dal Segno) are realized
-    (:func:`realize_jumps`); a ``"folded"`` rendering plays the music in
-    printed order, so jumps are left as printed, like repeats.
+    times are offset by the end of the previous one.  ``repeats`` is the mode
+    of the rendering:
+
+    * ``"unfolded"``: LilyPond's MIDI plays every repeat; it is checked to
+      follow the score's repeat structure in every voice
+      (:func:`~msmd_builder.stages.align.timeline.out_of_step`; a departure is
+      recorded as ``repeats_out_of_step`` and :func:`run` raises on it);
+    * ``"timeline"``: the MIDI plays the printed timeline, which is unrolled
+      here by the score's repeat structure for every voice alike
+      (:func:`~msmd_builder.stages.align.timeline.unroll_score`);
+    * ``"folded"``: printed order, each notehead once; jumps are left as
+      printed, like repeats.
+
+    In the first two modes the written jumps (Da Capo, Dal Segno) are then
+    realized (:func:`realize_jumps`).
 
     Returns
     -------
@@ -229,21 +330,37 @@ def align_tables(
     stats : dict
         Counts of noteheads, tie continuations, sounding visible noteheads and
         how many of them are aligned, MIDI notes and how many are accounted
-        for, unison merges, pitch mismatches, pages and systems, and the
-        reading-order check (:func:`reading_order`).
+        for, unison merges, pitch mismatches, pages and systems, the
+        reading-order check (:func:`reading_order`) and the check that each
+        voice plays in written order (:func:`voice_order`, per score, before
+        jumps are realized).
     """
-    scores = score_performances(noteheads, render_dir, midi_files)
     tables = []
     totals: dict[str, int] = defaultdict(int)
     matched_event_ids: set[int] = set()
     jumps: list[str] = []
-    for score in scores:
+    first_voice_violation = ""
+    readings: list[str] = []
+    out_of_step_reasons: list[str] = []
+    unread_structures: list[str] = []
+    for score in _score_performances(noteheads, render_dir, midi_files, repeats):
         table = score.table
-        if repeats == "unfolded":
-            table, jump = score.realize_jumps(table, noteheads)
-            if jump:
-                totals["realized_jumps"] += 1
-                jumps.append(jump)
+        totals["voice_order_checked"] += score.voice_order.checked
+        totals["voice_order_violations"] += score.voice_order.violations
+        if score.voice_order.first_violation and not first_voice_violation:
+            first_voice_violation = f"score {score.score + 1}: {score.voice_order.first_violation}"
+        if repeats == "timeline":
+            totals["timeline_repeats"] += score.timeline_repeats
+        if score.unread_structure:
+            unread_structures.append(score.unread_structure)
+        if score.out_of_step:
+            out_of_step_reasons.append(f"score {score.score + 1}: {score.out_of_step}")
+        if repeats != "folded" and not out_of_step_reasons:
+            table, plans = score.realize_jumps(table, noteheads)
+            if plans:
+                totals["realized_jumps"] += len(plans)
+            jumps.extend(plan.kind for plan in plans)
+            readings.extend(plan.reading for plan in plans if plan.reading)
         matched_event_ids.update(score.matched_event_ids)
         totals["pitch_mismatches"] += score.pitch_mismatches
         for name, value in score.match_stats.items():
@@ -270,18 +387,27 @@ def align_tables(
         "reading_order_back_jumps": walk.back_jumps,
         "reading_order_violations": walk.violations,
         "reading_order_first_violation": walk.first_violation,
+        "voice_order_first_violation": first_voice_violation,
         "jumps": "; ".join(jumps),
         **{k: int(v) for k, v in totals.items()},
     }
+    if readings:
+        stats["jump_readings"] = "; ".join(dict.fromkeys(readings))
+    if out_of_step_reasons:
+        stats["repeats_out_of_step"] = "; ".join(out_of_step_reasons)
+    if unread_structures:
+        stats["repeat_structure_unread"] = "; ".join(unread_structures)
     return performed, stats
 
 
-STAGE_VERSION = 6
+STAGE_VERSION = 8
 #: ``format_name`` of ``align/align.json``.
 RECORD_FORMAT = "msmd-builder/align-record"
-#: ``format_name`` of ``align/alignment.npz`` (array ``performed``).
+#: Layout version of ``align/align.json`` (2: with the outputs' ``output_sizes``).
+RECORD_VERSION = 2
+#: ``format_name`` of ``align/alignment.npz`` (arrays ``performed``, ``performed_measures``).
 ALIGNMENT_FORMAT = "msmd-builder/alignment"
-ALIGNMENT_VERSION = 1
+ALIGNMENT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -291,11 +417,12 @@ class AlignSettings:
     Attributes
     ----------
     repeats_fallback : bool
-        When the unfolded performance fails the reading-order check (a repeat
-        written in some voices only) or a written jump does not read into one
-        playing order, build the piece in printed order instead (as MSMD did),
-        flagged in the report; False fails such pieces.  The orchestrator acts
-        on it (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
+        When the performance fails the reading-order check or the written
+        jumps or repeats do not read into one playing order, build the piece in
+        printed order instead (as MSMD did), flagged in the report; False fails
+        such pieces.  Repeats written in some voices only go to the shared
+        timeline either way (not a fallback).  The orchestrator acts on it
+        (:mod:`msmd_builder.stages.align.repeats` remembers the choice).
     """
 
     repeats_fallback: bool = True
@@ -310,13 +437,15 @@ class AlignResult:
     piece_id : str
         The piece.
     align_dir : str
-        Folder with ``alignment.npz`` (array ``performed``).
+        Folder with ``alignment.npz`` (arrays ``performed`` and
+        ``performed_measures``, :mod:`msmd_builder.stages.align.measures`).
     stats : dict
         Completeness counts from :func:`align_tables`.
     cache_key : str
         Hash of the score and render results and the stage version.
     repeats : str
-        ``"unfolded"`` or ``"folded"``: how the MIDI played repeats.
+        ``"unfolded"``, ``"timeline"`` or ``"folded"``: how the rendering's
+        MIDI played repeats (see :func:`align_tables`).
     """
 
     piece_id: str
@@ -342,6 +471,15 @@ class AlignResult:
             format_version=ALIGNMENT_VERSION,
         )
         return data["performed"]
+
+    def load_measures(self) -> np.ndarray:
+        """Return the measure occurrences (``PERFORMED_MEASURE_DTYPE``, score seconds)."""
+        data = load_npz(
+            Path(self.align_dir) / "alignment.npz",
+            format_name=ALIGNMENT_FORMAT,
+            format_version=ALIGNMENT_VERSION,
+        )
+        return data["performed_measures"]
 
     def report_details(self) -> dict[str, Any]:
         """Return what the build report shows of this stage."""
@@ -370,9 +508,18 @@ def run(
     ------
     NothingToAlignError
         If the MIDI has no note.
+    RepeatsOutOfStepError
+        If the piece was rendered unfolded but LilyPond's MIDI does not follow
+        the score's repeat structure in every voice (a repeat written in some
+        voices only): it needs ``repeats="timeline"``.
+    NotUnrollableError
+        If a written jump does not read into one playing order, or (rendered
+        on the timeline) the score's repeats do not.
     VerificationError
-        If any aligned pair disagrees in pitch, or the performed notes leave
-        reading order outside the performance's own jumps (:func:`reading_order`).
+        If any aligned pair disagrees in pitch, a voice plays notes out of
+        their written order (:class:`VoiceOrderError`, :func:`voice_order`), or
+        the performed notes leave reading order outside the performance's own
+        jumps (:class:`ReadingOrderError`, :func:`reading_order`).
     """
     render = score.render
     cache = StageCache.for_document(
@@ -385,9 +532,11 @@ def run(
             "repeats": render.repeats,
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
-    hit = cache.lookup(lambda _: [piece_dir.alignment], force=force)
+    hit = cache.lookup(
+        lambda record: sized_outputs(piece_dir.align, record["output_sizes"]), force=force
+    )
     if hit is not None:
         result = AlignResult.from_dict(hit)
     else:
@@ -395,21 +544,34 @@ def run(
         performed, stats = align_tables(
             noteheads, systems, render.render_dir, list(render.midi_files), repeats=render.repeats
         )
+        times, measure_stats = rendered_measure_times(
+            render.render_dir, performed, noteheads, score.load_measures()
+        )
+        stats.update(measure_stats)
         save_npz(
             piece_dir.alignment,
             format_name=ALIGNMENT_FORMAT,
             format_version=ALIGNMENT_VERSION,
             performed=performed,
+            performed_measures=times.table,
         )
         result = AlignResult(
             render.piece_id, str(piece_dir.align.resolve()), stats, cache.key, render.repeats
         )
-        cache.store(result.to_dict())
+        sizes = output_sizes(piece_dir.align, [piece_dir.alignment.name])
+        cache.store({**result.to_dict(), "output_sizes": sizes})
     if result.stats["midi_notes"] == 0:
         raise NothingToAlignError("the MIDI has no note")
+    if result.stats.get("repeats_out_of_step"):
+        raise RepeatsOutOfStepError(result.stats["repeats_out_of_step"])
     if result.stats["pitch_mismatches"]:
         raise VerificationError(
             f"{result.stats['pitch_mismatches']} aligned notes differ in pitch from their notehead"
+        )
+    if result.stats.get("voice_order_violations"):
+        raise VoiceOrderError(
+            f"{result.stats['voice_order_violations']} performed notes follow a note written "
+            f"later in the same voice; first: {result.stats['voice_order_first_violation']}"
         )
     if result.stats.get("reading_order_violations"):
         raise ReadingOrderError(

@@ -9,7 +9,8 @@ The modules, in the order they act:
 
 1. :mod:`.plans` decides which performances a piece gets (tempo ratio,
    soundfont, velocity, humanization, seed), deterministically from a global seed
-   and the piece id, following a recipe (MSMD's by default).
+   and the piece id, following a recipe (MSMD's by default);
+   :mod:`.humanize` holds the settings of humanized performances.
 2. :mod:`.realize` maps score time to performance time (tempo ratio, optional
    humanization and pedal) and snaps every event to FluidSynth's 64-sample
    rendering grid, so the stored times are the times notes sound.

@@ -13,13 +13,14 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from msmd_builder.core.errors import ConfigError
+from msmd_builder.stages.perform.humanize import HumanizeSettings
 from msmd_builder.stages.perform.soundfonts import (
     SoundfontRole,
     SoundfontSpec,
@@ -104,89 +105,6 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-@dataclass(frozen=True, kw_only=True)
-class HumanizeSettings:
-    """How a humanized performance departs from the score's timing and dynamics.
-
-    Every random choice is drawn from the plan's seed, so a plan always gives
-    the same performance.
-
-    Attributes
-    ----------
-    max_tempo_deviation : float
-        Bound on the local *duration stretch* ``s(t)``: score time is stretched
-        by a factor in ``[1 - d, 1 + d]`` everywhere, i.e. the local tempo stays
-        within ``r / (1 + d)`` and ``r / (1 - d)`` of a plan with tempo ratio ``r``.
-    tempo_knot_spacing_sec : float
-        Score seconds between the knots of the tempo curve.  The knot values
-        are drawn uniformly in ``[1 - d, 1 + d]`` and joined by a monotone
-        cubic (PCHIP) interpolant, which never overshoots its knots, so the
-        bound holds between knots too.  Fewer knots give slower rubato.
-    final_ritardando : float
-        Extra stretch ramped in linearly over the last ``ritardando_sec`` score
-        seconds (0 disables it); the result is clipped to the bound above.
-    ritardando_sec : float
-        Length of the final ritardando, score seconds.
-    velocity_range : int
-        Amplitude of the smooth dynamics curve: an offset in
-        ``[-velocity_range, velocity_range]`` (PCHIP through uniform knots) added
-        to the base velocity.  0 disables it.
-    velocity_knot_spacing_sec : float
-        Score seconds between the knots of the dynamics curve.
-    velocity_jitter : int
-        Per-note integer offset, uniform in ``[-velocity_jitter, velocity_jitter]``.
-    max_asynchrony_sec : float
-        Notes that share a score onset (chords) are each shifted by a uniform
-        offset in ``[-a, a]`` seconds (single notes are not moved; onsets are
-        kept ``>= 0``).
-    sustain_pedal : bool
-        Add sustain-pedal (CC64) events: pedal down shortly after the first
-        note, "legato" re-pedalling (up at the onset, down ``pedal_lift_sec``
-        later) at the first onset of every span of ``pedal_change_whole`` whole
-        notes, up at the last note-off.  A simple stand-in for changing the
-        pedal at measure or harmony changes.
-    pedal_change_whole : float
-        Re-pedalling period in musical time (whole notes); 0.5 = every half note.
-    pedal_lift_sec : float
-        Time between the pedal going up and down again, seconds.
-    """
-
-    max_tempo_deviation: float = 0.1
-    tempo_knot_spacing_sec: float = 4.0
-    final_ritardando: float = 0.08
-    ritardando_sec: float = 4.0
-    velocity_range: int = 16
-    velocity_knot_spacing_sec: float = 4.0
-    velocity_jitter: int = 4
-    max_asynchrony_sec: float = 0.005
-    sustain_pedal: bool = False
-    pedal_change_whole: float = 0.5
-    pedal_lift_sec: float = 0.08
-
-    def __post_init__(self) -> None:
-        _check(0.0 <= self.max_tempo_deviation < 0.5, "max_tempo_deviation must be in [0, 0.5)")
-        _check(self.tempo_knot_spacing_sec > 0, "tempo_knot_spacing_sec must be > 0")
-        _check(self.final_ritardando >= 0, "final_ritardando must be >= 0")
-        _check(self.ritardando_sec > 0, "ritardando_sec must be > 0")
-        _check(0 <= self.velocity_range <= 63, "velocity_range must be in 0..63")
-        _check(self.velocity_knot_spacing_sec > 0, "velocity_knot_spacing_sec must be > 0")
-        _check(0 <= self.velocity_jitter <= 32, "velocity_jitter must be in 0..32")
-        _check(0.0 <= self.max_asynchrony_sec <= 0.05, "max_asynchrony_sec must be in [0, 0.05]")
-        _check(self.pedal_change_whole > 0, "pedal_change_whole must be > 0")
-        _check(self.pedal_lift_sec > 0, "pedal_lift_sec must be > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-serialisable dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HumanizeSettings:
-        """Build settings from a dict; missing keys take their defaults."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        _check(not unknown, f"unknown humanize settings: {sorted(unknown)}")
-        return cls(**dict(data))
-
-
 @dataclass(frozen=True)
 class SplitRecipe:
     """Which performances the pieces of one split role get.
@@ -212,6 +130,10 @@ class SplitRecipe:
         velocities of the input events (LilyPond's dynamics).
     humanize : HumanizeSettings or None
         Humanize the (non-reference) performances; None = exact score timing.
+    reference_soundfont : str or None
+        Soundfont of the reference performance instead of the first of the
+        role's soundfonts (e.g. ``fluidr3-electric-piano``, MSMD's reference
+        and the 2018 paper's no-augmentation rendering); None keeps the first.
     """
 
     soundfont_role: SoundfontRole = "train"
@@ -220,6 +142,7 @@ class SplitRecipe:
     include_reference: bool = True
     velocity: int | None = 64
     humanize: HumanizeSettings | None = None
+    reference_soundfont: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.soundfont_role in ("train", "test"), "soundfont_role must be train or test")
@@ -238,8 +161,12 @@ class SplitRecipe:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as a JSON/YAML-friendly dict."""
-        return {
+        """Return the recipe as a JSON/YAML-friendly dict.
+
+        ``reference_soundfont`` appears only when set, so that the recipes of
+        builds that do not use it (and their cache keys) stay as they were.
+        """
+        out: dict[str, Any] = {
             "soundfont_role": self.soundfont_role,
             "tempo_ratios": list(self.tempo_ratios),
             "n_performances": self.n_performances,
@@ -247,6 +174,9 @@ class SplitRecipe:
             "velocity": self.velocity,
             "humanize": self.humanize.to_dict() if self.humanize is not None else None,
         }
+        if self.reference_soundfont is not None:
+            out["reference_soundfont"] = self.reference_soundfont
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SplitRecipe:
@@ -490,6 +420,13 @@ def plan_performances(
     chosen: list[tuple[float, str, bool]] = []  # (ratio, soundfont, is_reference)
     if split.include_reference:
         reference = (1.0, fonts[0].name)
+        if split.reference_soundfont is not None:
+            _check(
+                split.reference_soundfont in [sf.name for sf in fonts],
+                f"reference soundfont {split.reference_soundfont!r} is not a "
+                f"{split.soundfont_role!r} soundfont of {[sf.name for sf in fonts]}",
+            )
+            reference = (1.0, split.reference_soundfont)
         chosen.append((*reference, True))
         candidates = [c for c in candidates if (_ratio_milli(c[0]), c[1]) != (1000, reference[1])]
     if split.n_performances is not None:
@@ -565,6 +502,7 @@ def choose_recipe(
     recipe_file: str | os.PathLike[str] | None = None,
     humanize: bool = False,
     tempo_robustness: bool = False,
+    reference_soundfont: str | None = None,
 ) -> PerformanceRecipe:
     """Return the performance recipe a build asks for: a YAML file, or a named one, or MSMD's.
 
@@ -576,6 +514,9 @@ def choose_recipe(
         :data:`HUMANIZED_RECIPE`.
     tempo_robustness : bool
         :data:`TEMPO_ROBUSTNESS_RECIPE`.
+    reference_soundfont : str, optional
+        Render the reference performance of train and valid pieces with this
+        soundfont (applied on top of the recipe chosen by the other options).
 
     Raises
     ------
@@ -587,6 +528,7 @@ def choose_recipe(
         sum(chosen) <= 1,
         "a recipe file, --humanize and --tempo-robustness are separate recipes; pick one",
     )
+    recipe = MSMD_RECIPE
     if recipe_file is not None:
         import yaml
 
@@ -595,9 +537,16 @@ def choose_recipe(
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read the performance recipe {recipe_file}: {exc}") from exc
         _check(isinstance(document, Mapping), f"{recipe_file}: a recipe is a YAML mapping")
-        return PerformanceRecipe.from_dict(document)
-    if humanize:
-        return HUMANIZED_RECIPE
-    if tempo_robustness:
-        return TEMPO_ROBUSTNESS_RECIPE
-    return MSMD_RECIPE
+        recipe = PerformanceRecipe.from_dict(document)
+    elif humanize:
+        recipe = HUMANIZED_RECIPE
+    elif tempo_robustness:
+        recipe = TEMPO_ROBUSTNESS_RECIPE
+    if reference_soundfont is not None:
+        recipe = PerformanceRecipe(
+            name=f"{recipe.name}, {reference_soundfont} reference",
+            train=replace(recipe.train, reference_soundfont=reference_soundfont),
+            valid=replace(recipe.valid, reference_soundfont=reference_soundfont),
+            test=recipe.test,
+        )
+    return recipe

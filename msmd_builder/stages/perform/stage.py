@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import StageCache, sha256_bytes, stable_key
+from msmd_builder.core.cache import (
+    StageCache,
+    output_sizes,
+    sha256_bytes,
+    sized_outputs,
+    stable_key,
+)
 from msmd_builder.core.errors import ConfigError, SynthesisError
 from msmd_builder.core.units import SAMPLE_RATE, sec_to_frame
 from msmd_builder.core.workdir import PieceDir
@@ -339,6 +345,8 @@ def perform_piece(
 VERIFY_CHOICES = ("all", "reference", "none")
 #: ``format_name`` of ``perform/perform.json``.
 RECORD_FORMAT = "msmd-builder/perform-record"
+#: Layout version of ``perform/perform.json`` (2: with the files' ``output_sizes``).
+RECORD_VERSION = 2
 STAGE_VERSION = 1
 
 
@@ -526,17 +534,9 @@ def run(
             "soundfonts": [spec.to_dict() for spec in specs],
         },
         format_name=RECORD_FORMAT,
-        format_version=1,
+        format_version=RECORD_VERSION,
     )
-    hit = cache.lookup(
-        lambda record: [
-            out / name
-            for entry in record["performances"]
-            for name in (entry["file"], entry["audio"])
-            if name
-        ],
-        force=force,
-    )
+    hit = cache.lookup(lambda record: sized_outputs(out, record["output_sizes"]), force=force)
     if hit is not None:
         return _stage_result(piece_id, out, hit)
 
@@ -559,6 +559,7 @@ def run(
         for plan in plans:
             (out / f"{plan.performance_id}.flac").unlink(missing_ok=True)
     stage = PerformStageResult(piece_id, out, roles, results, plans)
+    files = [p.name for r in results for p in (r.path, r.audio_path) if p is not None]
     cache.store(
         {
             "piece_id": piece_id,
@@ -579,6 +580,7 @@ def run(
                 for r, p in zip(results, plans, strict=True)
             ],
             RECORDINGS_KEY: recordings,
+            "output_sizes": output_sizes(out, files),
         }
     )
     return stage

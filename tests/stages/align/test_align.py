@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,9 @@ def test_all_examples_align_completely(tmp_path):
         # Totals over the piece's scores: each score's matched count is at most its own total.
         assert stats["matched_midi_notes"] == stats["midi_notes"], entry.piece_id
         assert stats["matched_events"] == stats["sounding_events"], entry.piece_id
+        # Every matched note's voice is known, and each voice plays in written order.
+        assert stats["voice_order_checked"] == stats["matched_midi_notes"], entry.piece_id
+        assert stats["voice_order_violations"] == 0, stats["voice_order_first_violation"]
         linked = table["notehead_id"]
         assert (linked >= 0).all()
         assert (heads["pitch"][linked] == table["pitch"]).all()  # notehead_id is the row index
@@ -112,8 +116,8 @@ def test_da_capo_al_fine_replays_up_to_the_fine():
         Mark(0, Fraction(1, 4), "TextScript", "Fine"),
         Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine"),
     ]
-    played, jump = realize_jumps(table, marks)
-    assert jump == "da capo al fine"
+    played, plans = realize_jumps(table, marks)
+    assert [(p.kind, p.reading) for p in plans] == [("da capo al fine", "")]
     assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
     assert played["occurrence"].tolist() == [0] * 6 + [1, 1]
     np.testing.assert_allclose(played["onset_sec"][6:], [3.0, 3.5])  # right after the last release
@@ -123,16 +127,19 @@ def test_da_capo_al_fine_replays_up_to_the_fine():
 @pytest.mark.parametrize(
     ("texts", "reason"),
     [
-        (["D.S. al Coda"], "Dal Segno with 0 segno signs"),
-        (["[segno]", "[segno]", "D.S. al Fine"], "Dal Segno with 2 segno signs"),
-        (["D.C.", "D.C. al Fine"], "several jump marks"),
+        (["D.S. al Coda"], "Dal Segno with no segno sign before the jump"),
+        (
+            ["[segno]", "[segno]", "D.S. al Fine"],
+            "2 segno sign\\(s\\) before the jump, none of which reads.*no Fine is written",
+        ),
+        (["D.C.", "D.C. al Fine"], "no Fine is written"),
+        (["D.C.", "D.C."], "the da capo to the end at 0.25 does not end its replay before"),
         (["Fine", "Fine", "D.C. al Fine"], "several Fine marks"),
         (["D.C. al Fine"], "says al Fine but no Fine is written"),
-        (["D.C. al scripts.segno [segno]"], "Da Capo al Segno"),
+        (["D.C. al scripts.segno [segno]"], "Dal Segno with no segno sign before the jump"),
         (["To Coda [coda]", "D.C. al Coda"], "found 1 and 0"),
         (["D.C.", "Coda"], "does not say al Coda"),
         (["D.C.", "Fine"], "Fine is not between"),
-        (["Menuet da Capo."], "names a section \\(menuet\\)"),
     ],
 )
 def test_unreadable_jumps_are_not_unrollable(texts, reason):
@@ -148,20 +155,32 @@ def test_unreadable_jumps_are_not_unrollable(texts, reason):
         realize_jumps(table, marks)
 
 
-def test_da_capo_after_a_trio_that_begins_the_score_is_not_unrollable():
+@pytest.mark.parametrize(
+    ("texts", "reading"),
+    [
+        (["Trio", "", "", "Menuetto D.C."], "the score begins with its Trio"),
+        (["", "", "", "Menuet da Capo."], "names music outside this score \\(menuet\\)"),
+        (["", "", "", "Aria da Capo e Fine."], "names music outside this score \\(aria\\)"),
+    ],
+)
+def test_a_da_capo_to_music_outside_the_score_ends_the_performance_with_it(texts, reading):
+    """The Menuet after a separately engraved Trio, the Aria after the last variation."""
     from fractions import Fraction
 
-    from msmd_builder.core.errors import NotUnrollableError
     from msmd_builder.lilypond.logs import Mark
     from msmd_builder.stages.align.jumps import realize_jumps
 
-    table = _table([0, 0.25, 0.5, 0.75])
+    table = _table([0, 0.25, 0.5, 0.75, 1.0])
     marks = [
-        Mark(0, Fraction(0), "TextScript", "Trio", Fraction(1, 4)),
-        Mark(0, Fraction(3, 4), "TextScript", "Menuetto D.C.", Fraction(1)),
+        Mark(0, Fraction(i, 4), "TextScript", text, Fraction(i + 1, 4))
+        for i, text in enumerate(texts)
+        if text
     ]
-    with pytest.raises(NotUnrollableError, match="begins with its Trio"):
-        realize_jumps(table, marks)
+    played, plans = realize_jumps(table, marks)
+    assert [p.kind for p in plans] == ["da capo out of the piece"]
+    assert plans[0].leaves and re.search(reading, plans[0].reading)
+    # Nothing is replayed; the final note after the jump's note is played.
+    assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_same_text_in_several_staves_is_one_mark():
@@ -177,8 +196,8 @@ def test_same_text_in_several_staves_is_one_mark():
         Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine", Fraction(3, 2)),
         Mark(0, Fraction(5, 4), "TextScript", "D.C. al Fine", Fraction(3, 2)),
     ]
-    played, jump = realize_jumps(table, marks)
-    assert jump == "da capo al fine"
+    played, plans = realize_jumps(table, marks)
+    assert [p.kind for p in plans] == ["da capo al fine"]
     assert played["notehead_id"].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
 
 
@@ -189,8 +208,8 @@ def test_fine_alone_is_no_jump():
     from msmd_builder.stages.align.jumps import realize_jumps
 
     table = _table([0, 0.5])
-    played, jump = realize_jumps(table, [Mark(0, Fraction(1, 2), "TextScript", "Fine.")])
-    assert jump == "" and len(played) == 2
+    played, plans = realize_jumps(table, [Mark(0, Fraction(1, 2), "TextScript", "Fine.")])
+    assert plans == () and len(played) == 2
 
 
 def test_da_capo_pass_skips_volta_repeats_but_keeps_tremolos():

@@ -34,6 +34,7 @@ from msmd_builder.stages.perform.plans import (
     PerformancePlan,
     PerformanceRecipe,
     SplitRecipe,
+    choose_recipe,
     derive_seed,
     plan_performances,
 )
@@ -203,25 +204,56 @@ def test_recipes_round_trip_through_dicts():
     ) == len(MSMD_TEMPO_RATIOS) * len(TRAIN)
 
 
+def test_reference_soundfont_moves_only_the_reference():
+    """The 2018 paper's electric-piano reference, without touching the default build's plans."""
+    electric = "fluidr3-electric-piano"
+    assert TRAIN[0].name != electric and electric in {s.name for s in TRAIN}
+    recipe = choose_recipe(reference_soundfont=electric)
+    assert "reference_soundfont" not in MSMD_RECIPE.to_dict()["train"]  # default keys unchanged
+    assert recipe.to_dict()["train"]["reference_soundfont"] == electric
+    assert PerformanceRecipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    for role in ("train", "valid"):
+        plans = plan_performances(PIECE, role=role, soundfonts=SPECS, seed=0, recipe=recipe)
+        default = plan_performances(PIECE, role=role, soundfonts=SPECS, seed=0)
+        assert (plans[0].tempo_ratio, plans[0].soundfont) == (1.0, electric)
+        assert len(plans) == 7 and plans[0].humanize is None
+        # the same per-piece draw: the other six are the default's, the default's
+        # reference being one more candidate now
+        others = {(p.tempo_ratio, p.soundfont) for p in plans[1:]}
+        assert len(others & {(p.tempo_ratio, p.soundfont) for p in default[1:]}) >= 5
+    test = plan_performances(PIECE, role="test", soundfonts=SPECS, seed=0, recipe=recipe)
+    assert test == plan_performances(PIECE, role="test", soundfonts=SPECS, seed=0)
+    robust = choose_recipe(tempo_robustness=True, reference_soundfont=electric)
+    assert robust.test == TEMPO_ROBUSTNESS_RECIPE.test
+    with pytest.raises(ConfigError, match="is not a 'train' soundfont"):
+        plan_performances(
+            PIECE, role="train", soundfonts=SPECS, seed=0,
+            recipe=choose_recipe(reference_soundfont=TEST[0].name),
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "message"),
     [
-        {"bogus": {}},
-        {"train": {"tempo_ratios": [1.0, 1.0]}},
-        {"train": {"tempo_ratios": [0.0]}},
-        {"train": {"velocity": 0}},
-        {"train": {"n_performances": 0}},
-        {"train": {"humanize": {"max_tempo_deviation": 0.7}}},
-        {"test": {"soundfont_role": "valid"}},
+        ({"bogus": {}}, r"unknown recipe keys: \['bogus'\]"),
+        ({"train": {"tempo_ratios": [1.0, 1.0]}}, r"duplicate tempo ratios in \(1.0, 1.0\)"),
+        ({"train": {"tempo_ratios": [0.0]}}, "tempo ratio 0.0 must be a positive number"),
+        ({"train": {"velocity": 0}}, "velocity must be in 1..127 or None"),
+        ({"train": {"n_performances": 0}}, "n_performances must be >= 1 or None"),
+        (
+            {"train": {"humanize": {"max_tempo_deviation": 0.7}}},
+            r"max_tempo_deviation must be in \[0, 0.5\)",
+        ),
+        ({"test": {"soundfont_role": "valid"}}, "soundfont_role must be train or test"),
     ],
 )
-def test_bad_recipes_are_rejected(bad):
-    with pytest.raises(ConfigError):
+def test_bad_recipes_are_rejected(bad, message):
+    with pytest.raises(ConfigError, match=message):
         PerformanceRecipe.from_dict(bad)
 
 
 def test_plan_errors():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="role must be one of .*, got 'holdout'"):
         plan_performances(PIECE, role="holdout", soundfonts=SPECS, seed=0)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="role 'test'"):
         plan_performances(PIECE, role="test", soundfonts=TRAIN, seed=0)
@@ -342,13 +374,13 @@ def test_snap_to_render_grid():
 def test_invalid_events_are_rejected():
     events = texture()
     events[3]["offset_sec"] = events[3]["onset_sec"] - 0.1
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match="events have offset_sec < onset_sec"):
         realize(_plan(), events)
     events = texture()
     events[0]["pitch"] = 128
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match=r"events have pitches outside 0\.\.127"):
         realize(_plan(), events)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="fields of PERFORMED_EVENT_DTYPE, got dtype float64"):
         realize(_plan(), np.zeros(3))
 
 
@@ -463,7 +495,7 @@ def test_synth_settings_are_applied():
     loud = synthesize(events, settings=SynthSettings(gain=0.4), **kwargs)
     ratio = np.sqrt(np.mean(loud.astype(float) ** 2) / np.mean(wet.astype(float) ** 2))
     assert ratio == pytest.approx(2.0, rel=0.01)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"\.sf2 has no preset at bank 7 program 99"):
         synthesize(events, soundfont_path=path, bank=7, program=99)
 
 
@@ -586,7 +618,7 @@ def test_perform_piece_writes_resumable_files(tmp_path):
 
 def test_perform_piece_errors(tmp_path):
     plans = _stage_plans()
-    with pytest.raises(SynthesisError):
+    with pytest.raises(SynthesisError, match="the piece has no performed events to synthesize"):
         perform_piece(plans, empty_performed_events(0), out_dir=tmp_path)
     with pytest.raises(ConfigError, match="duplicate"):
         perform_piece(plans + plans[:1], texture(), out_dir=tmp_path)

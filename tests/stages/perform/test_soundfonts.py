@@ -53,24 +53,39 @@ def test_soundfonts_txt_parses_into_msmd_shape():
         assert "/" not in spec.file_name
         assert SoundfontSpec.from_dict(spec.to_dict()) == spec
     assert find_soundfont(SPECS, test[0].name) == test[0]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="unknown soundfont 'no-such-soundfont'; known: "):
         find_soundfont(SPECS, "no-such-soundfont")
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "message"),
     [
-        "only | three | fields",
-        "Bad_Name | a.sf2 | pkg | " + "0" * 64 + " | 0:0 | train | x",
-        "ok | dir/a.sf2 | pkg | " + "0" * 64 + " | 0:0 | train | x",
-        "ok | a.sf2 | pkg | 1234 | 0:0 | train | x",
-        "ok | a.sf2 | pkg | " + "0" * 64 + " | 0-0 | train | x",
-        "ok | a.sf2 | pkg | " + "0" * 64 + " | 0:128 | train | x",
-        "ok | a.sf2 | pkg | " + "0" * 64 + " | 0:0 | valid | x",
+        ("only | three | fields", "expected 7 '|'-separated fields, got 3"),
+        (
+            "Bad_Name | a.sf2 | pkg | " + "0" * 64 + " | 0:0 | train | x",
+            r"name 'Bad_Name' must match \[a-z0-9\]\[a-z0-9-\]\*",
+        ),
+        (
+            "ok | dir/a.sf2 | pkg | " + "0" * 64 + " | 0:0 | train | x",
+            "file 'dir/a.sf2' must be a bare file name",
+        ),
+        ("ok | a.sf2 | pkg | 1234 | 0:0 | train | x", "sha256 '1234' is not 64 hex digits"),
+        (
+            "ok | a.sf2 | pkg | " + "0" * 64 + " | 0-0 | train | x",
+            "preset '0-0' must be bank:program, e.g. 0:0",
+        ),
+        (
+            "ok | a.sf2 | pkg | " + "0" * 64 + " | 0:128 | train | x",
+            r"preset '0:128' out of range \(bank 0\.\.16383, program 0\.\.127\)",
+        ),
+        (
+            "ok | a.sf2 | pkg | " + "0" * 64 + " | 0:0 | valid | x",
+            "role 'valid' must be 'train' or 'test'",
+        ),
     ],
 )
-def test_malformed_lines_are_rejected(line):
-    with pytest.raises(ConfigError):
+def test_malformed_lines_are_rejected(line, message):
+    with pytest.raises(ConfigError, match=f"^<string>:2: {message}$"):
         parse_soundfonts("# header\n" + line + "\n")
 
 
@@ -93,7 +108,7 @@ def test_comments_and_blank_lines_are_skipped():
 
 def test_missing_file_raises_with_apt_hint(tmp_path):
     spec = SPECS[0]
-    with pytest.raises(ToolNotFoundError) as info:
+    with pytest.raises(ToolNotFoundError, match=f"soundfont '{spec.name}': .* not found") as info:
         locate(spec, search_dirs=[tmp_path])
     assert f"apt-get install {spec.package}" in str(info.value)
     assert spec.file_name in str(info.value)

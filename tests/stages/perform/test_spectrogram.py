@@ -148,7 +148,7 @@ def test_filters_have_unit_area_and_triangular_support() -> None:
 def test_filterbank_is_cached_and_read_only() -> None:
     fb = msmd_filterbank()
     assert msmd_filterbank() is fb
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="assignment destination is read-only"):
         fb.weights[0, 0] = 1.0
 
 
@@ -158,19 +158,23 @@ def test_fmax_above_nyquist_snaps_to_last_bin_like_madmom() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"fmin": 0.0},
-        {"fmin": 7000.0},
-        {"fmax": float("nan")},
-        {"frame_size": 2047},
-        {"bands_per_octave": 0},
-        {"sample_rate": -1},
-        {"fmin": 100.0, "fmax": 101.0},  # fewer than 3 distinct bins
+        ({"fmin": 0.0}, "need 0 < fmin < fmax, got fmin=0.0, fmax=6000.0"),
+        ({"fmin": 7000.0}, "need 0 < fmin < fmax, got fmin=7000.0, fmax=6000.0"),
+        ({"fmax": float("nan")}, "fmin and fmax must be finite, got fmin=30.0, fmax=nan"),
+        ({"frame_size": 2047}, "frame_size must be an even int >= 4, got 2047"),
+        ({"bands_per_octave": 0}, "bands_per_octave must be a positive int, got 0"),
+        ({"sample_rate": -1}, r"sample_rate must be a positive int \(Hz\), got -1"),
+        (  # fewer than 3 distinct bins
+            {"fmin": 100.0, "fmax": 101.0},
+            "fmin=100.0 .. fmax=101.0 Hz covers only 1 distinct FFT bins at frame_size=2048, "
+            "sample_rate=22050; need at least 3",
+        ),
     ],
 )
-def test_filterbank_rejects_bad_parameters(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ConfigError):
+def test_filterbank_rejects_bad_parameters(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
         msmd_filterbank(**kwargs)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,9 +23,15 @@ from click.testing import CliRunner
 
 from msmd_builder.cli import main
 from msmd_builder.core.cache import atomic_write_json, read_json, sha256_file
-from msmd_builder.core.errors import ConfigError, NotBuiltError, ToolNotFoundError
+from msmd_builder.core.errors import ConfigError, FormatError, NotBuiltError, ToolNotFoundError
 from msmd_builder.core.records import PieceRecord
-from msmd_builder.core.tables import NOTEHEAD_DTYPE, PERFORMED_EVENT_DTYPE, SYSTEM_DTYPE
+from msmd_builder.core.tables import (
+    MEASURE_DTYPE,
+    NOTEHEAD_DTYPE,
+    PERFORMED_EVENT_DTYPE,
+    PERFORMED_MEASURE_DTYPE,
+    SYSTEM_DTYPE,
+)
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.dataset.built import collect_piece
 from msmd_builder.dataset.manifest import (
@@ -94,9 +101,8 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def written(work, tmp_path_factory):
-    """The split written once with a small size bound; (out_dir, manifest, seconds)."""
+    """The split written once with a small size bound; (out_dir, manifest)."""
     out = tmp_path_factory.mktemp("shards")
-    started = time.perf_counter()
     manifest = write_shards(
         "mix",
         PARTS,
@@ -105,17 +111,19 @@ def written(work, tmp_path_factory):
         max_shard_bytes=SMALL_SHARD,
         build_info={"seed": 3, "recipe": RECIPE.to_dict()},
     )
-    return out, manifest, time.perf_counter() - started
+    return out, manifest
 
 
 def _arrays(record: PieceRecord) -> list[tuple[str, np.ndarray]]:
     arrays = [("page_keys", record.page_keys), ("systems", record.systems)]
     arrays += [("noteheads", record.noteheads), ("performed", record.performed)]
+    arrays += [("measures", record.measures), ("performed_measures", record.performed_measures)]
     arrays += [(f"page{i}", page) for i, page in enumerate(record.pages)]
     for perf in record.performances:
         arrays += [(f"{perf.performance_id}/spectrogram", perf.spectrogram)]
         arrays += [(f"{perf.performance_id}/events", perf.events)]
         arrays += [(f"{perf.performance_id}/onset_frame", perf.onset_frame)]
+        arrays += [(f"{perf.performance_id}/measures", perf.measures)]
     return arrays
 
 
@@ -154,8 +162,13 @@ def test_collect_piece_gathers_every_stage_output(work):
         assert record.noteheads.tobytes() == data["noteheads"].tobytes()
         assert record.systems.tobytes() == data["systems"].tobytes()
     assert record.noteheads.dtype == NOTEHEAD_DTYPE and record.systems.dtype == SYSTEM_DTYPE
+    with np.load(work / "pieces" / ETUDE / "score" / "geometry.npz") as data:
+        assert record.measures.tobytes() == data["measures"].tobytes()
+    assert record.measures.dtype == MEASURE_DTYPE and len(record.measures) > 10
     with np.load(work / "pieces" / ETUDE / "align" / "alignment.npz") as data:
         assert record.performed.tobytes() == data["performed"].tobytes()
+        assert record.performed_measures.tobytes() == data["performed_measures"].tobytes()
+    assert record.performed_measures.dtype == PERFORMED_MEASURE_DTYPE
     perform = read_json(work / "pieces" / ETUDE / "perform" / "perform.json")
     assert [p.performance_id for p in record.performances] == perform["roles"]["train"]
     assert len(record.performances) == 2
@@ -165,6 +178,14 @@ def test_collect_piece_gathers_every_stage_output(work):
         assert len(perf.events) == len(perf.onset_frame) == len(record.performed)
         assert perf.plan["tempo_ratio"] == 2.0
         assert perf.duration_sec == pytest.approx(perf.spectrogram.shape[1] / 20, abs=0.2)
+        # Twice the score's tempo: every measure occurrence takes half the score's seconds.
+        score_times = record.performed_measures[["start_sec", "end_sec"]]
+        assert perf.measures["start_sec"].tolist() == (score_times["start_sec"] / 2).tolist()
+        assert perf.measures["end_sec"].tolist() == (score_times["end_sec"] / 2).tolist()
+        assert (
+            perf.measures["start_frame"].tolist()
+            == np.ceil(perf.measures["start_sec"] / 0.05).astype(int).tolist()
+        )
     assert record.metadata["title"] and record.metadata["composer"]
     assert record.metadata["source_file"].endswith("sixteenth-etude.ly")
     assert record.metadata["role"] == "train"
@@ -199,7 +220,7 @@ def test_collect_piece_names_what_is_missing(work, tmp_path):
 
 
 def test_shards_are_cut_by_size_and_named_by_part(written):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = out / "mix"
     names = sorted(p.name for p in split_dir.iterdir())
     assert names == [
@@ -243,7 +264,7 @@ def test_pieces_share_a_file_until_the_bound(work, tmp_path):
 
 
 def test_round_trip_returns_every_array_as_collected(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     with open_split(out / "mix") as split:
         assert split.parts == ("train", "valid", "test")
         for part in split.parts:
@@ -258,10 +279,10 @@ def test_round_trip_returns_every_array_as_collected(work, written):
 
 
 def test_manifest_counts_and_checksums(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     on_disk = read_json(out / "mix" / "manifest.json")
     assert on_disk["format_name"] == "msmd-builder/shard-manifest"
-    assert on_disk["shard_format"] == {"format_name": FORMAT_NAME, "format_version": 1}
+    assert on_disk["shard_format"] == {"format_name": FORMAT_NAME, "format_version": 2}
     assert on_disk["build_info"]["seed"] == 3
     assert on_disk["build_info"]["shard_writer"]["h5py"] == h5py.version.version
     for part in manifest.parts:
@@ -294,7 +315,7 @@ def test_manifest_counts_and_checksums(work, written):
 
 
 def test_missing_pieces_are_reported_not_fatal(written):
-    _, manifest, _ = written
+    _, manifest = written
     missing = {m.piece_id: m for m in _part(manifest, "test").missing}
     assert set(missing) == {UNRENDERED, UNKNOWN}
     assert missing[UNRENDERED].error_class == "not-built"
@@ -305,7 +326,7 @@ def test_missing_pieces_are_reported_not_fatal(written):
 
 
 def test_rerun_rewrites_nothing(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = out / "mix"
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in split_dir.iterdir()}
     again = write_shards(
@@ -321,8 +342,97 @@ def test_rerun_rewrites_nothing(work, written):
     assert after == before
 
 
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("damaged", "damage"),
+    [
+        ("train-00001.h5", Path.unlink),
+        ("test-00000.h5", _truncate),
+        ("manifest.json", _truncate),
+        ("manifest.json", Path.unlink),
+    ],
+    ids=["deleted-shard", "truncated-shard", "truncated-manifest", "deleted-manifest"],
+)
+def test_a_damaged_split_is_rewritten_to_the_same_content(work, written, tmp_path, damaged, damage):
+    out, manifest = written
+    shutil.copytree(out / "mix", tmp_path / "mix")
+    damage(tmp_path / "mix" / damaged)
+    rebuilt = write_shards(
+        "mix",
+        PARTS,
+        work_dir=work,
+        out_dir=tmp_path,
+        max_shard_bytes=SMALL_SHARD,
+        build_info={"seed": 3, "recipe": RECIPE.to_dict()},
+    )
+    assert rebuilt.to_dict() == manifest.to_dict()
+    content = {s.piece_id + "@" + p.name: s.content_sha256 for p in rebuilt.parts for s in p.pieces}
+    assert content == {
+        s.piece_id + "@" + p.name: s.content_sha256 for p in manifest.parts for s in p.pieces
+    }
+    for part in manifest.parts:
+        for shard in part.files:
+            assert sha256_file(tmp_path / "mix" / shard.file) == shard.sha256, shard.file
+    assert (tmp_path / "mix" / "manifest.json").read_bytes() == (
+        out / "mix" / "manifest.json"
+    ).read_bytes()
+
+
+def _flip_byte(path: Path, offset: int) -> None:
+    """Change one byte of a file in place (its size stays the same)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_truncated_shard_is_a_format_error_naming_the_file(written, tmp_path):
+    out, manifest = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    (size,) = [f.size for f in manifest.part("train").files if f.file == shard.name]
+    _truncate(shard)
+    with open_split(split_dir) as split:
+        expected = f"{shard} is damaged: {size // 2} bytes, the manifest records {size} "
+        with pytest.raises(FormatError, match=re.escape(expected)):
+            split.read_piece("train", CHORALE)
+        assert split.read_piece("train", ETUDE, verify=True).piece_id == ETUDE  # other files read
+    with pytest.raises(FormatError, match=re.escape(f"{shard} cannot be opened as HDF5")):
+        open_shard(shard)
+
+
+def test_a_changed_shard_is_caught_by_verification(written, tmp_path):
+    out, _ = written
+    split_dir = tmp_path / "mix"
+    shutil.copytree(out / "mix", split_dir)
+    shard = split_dir / "train-00000.h5"
+    with h5py.File(shard, "r") as handle:
+        group = handle["pieces"][CHORALE]
+        assert group["page_keys"][()].tolist() == [[0, 0]]
+        page_keys_offset = group["page_keys"].id.get_offset()  # stored uncompressed
+        performance_id = group.attrs["performance_ids"][0]
+        chunk = group["performances"][performance_id]["spectrogram"].id.get_chunk_info(0)
+    # One byte of the page keys: the file reads, but holds other content than written.
+    _flip_byte(shard, page_keys_offset)
+    with open_split(split_dir) as split:
+        assert split.read_piece("train", CHORALE).page_keys.tolist() == [[1, 0]]
+        changed = f"{shard}: piece '{CHORALE}' differs from the manifest's content_sha256"
+        with pytest.raises(FormatError, match=re.escape(changed)):
+            split.read_piece("train", CHORALE, verify=True)
+    # One byte in a compressed spectrogram chunk: HDF5 cannot decompress it.
+    _flip_byte(shard, chunk.byte_offset + chunk.size // 2)
+    with open_split(split_dir) as split:
+        unreadable = f"{shard} is damaged: piece '{CHORALE}' cannot be read"
+        with pytest.raises(FormatError, match=re.escape(unreadable)):
+            split.read_piece("train", CHORALE)
+
+
 def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     time.sleep(1.1)  # a timestamp anywhere in the files would now differ
     other = write_shards(
         "mix",
@@ -344,7 +454,7 @@ def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
 
 
 def test_killed_write_resumes_to_the_same_split(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     split_dir = tmp_path / "mix"
     shutil.copytree(out / "mix", split_dir)
     # What a kill leaves: no manifest (removed before writing), a temporary file
@@ -369,7 +479,7 @@ def test_killed_write_resumes_to_the_same_split(work, written, tmp_path):
 
 
 def test_a_changed_setting_rewrites_with_the_same_content(work, written, tmp_path):
-    out, manifest, _ = written
+    out, manifest = written
     shutil.copytree(out / "mix", tmp_path / "mix")
     changed = write_shards(
         "mix",
@@ -427,7 +537,7 @@ def test_bad_arguments_are_config_errors(work, tmp_path):
 
 
 def test_a_shard_reads_with_plain_h5py_as_documented(work, written):
-    out, manifest, _ = written
+    out, manifest = written
     document = json.loads((out / "mix" / "manifest.json").read_text(encoding="utf-8"))
     assert document["part_order"] == ["train", "valid", "test"]
     train = document["parts"]["train"]

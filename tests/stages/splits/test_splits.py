@@ -195,6 +195,47 @@ def test_small_inputs_stay_a_partition() -> None:
         assert sorted(split.piece_ids()) == sorted(IDS[:n])
 
 
+#: Part sizes (train, valid, test) of the ``all`` recipe for 1 to 15 pieces: MSMD's
+#: 360 : 19 : 100 shares rounded half up, except that from 3 pieces on the validation
+#: part gets one piece (19/479 of 14 pieces, the bundled examples, rounds to none).
+SMALL_ALL_SIZES = {
+    1: (1, 0, 0),
+    2: (2, 0, 0),
+    3: (1, 1, 1),
+    4: (2, 1, 1),
+    5: (3, 1, 1),
+    6: (4, 1, 1),
+    7: (5, 1, 1),
+    8: (5, 1, 2),
+    9: (6, 1, 2),
+    10: (7, 1, 2),
+    11: (8, 1, 2),
+    12: (8, 1, 3),
+    13: (9, 1, 3),
+    14: (10, 1, 3),
+    15: (11, 1, 3),
+}
+
+
+@pytest.mark.parametrize("n", sorted(SMALL_ALL_SIZES))
+def test_small_corpora_get_exact_part_sizes(n: int) -> None:
+    for seed in range(4):
+        counts = make_split(IDS[:n], "all", seed=seed).counts()
+        assert (counts["train"], counts["valid"], counts["test"]) == SMALL_ALL_SIZES[n], seed
+
+
+def test_a_small_corpus_still_gets_a_validation_piece() -> None:
+    """Without the rule these split 11/0/3 (the examples' size) and 5/0/4 (leave-out)."""
+    assert make_split(IDS[:14], "all", seed=3).counts() == {"train": 10, "valid": 1, "test": 3}
+    # Leave-out divides the other composers' pieces train : valid as 281 : 25.
+    small = [f"SatieE__Op{i}__p{i}" for i in range(4)] + [f"A__x{i}__y{i}" for i in range(5)]
+    split = make_split(small, "leave-out", leave_out="SatieE", seed=0)
+    assert split.counts() == {"train": 4, "valid": 1, "test": 4}
+    # With 2 pieces besides the test part, a validation piece would take half: none.
+    two_others = make_split(small[2:6], "leave-out", leave_out="SatieE", seed=0)
+    assert two_others.counts() == {"train": 2, "valid": 0, "test": 2}
+
+
 # --------------------------------------------------------------------------- split record
 
 

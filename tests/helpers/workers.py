@@ -1,0 +1,98 @@
+"""Kill the process that builds a piece, as the out-of-memory killer would.
+
+A piece is found by the LilyPond process that renders it: LilyPond runs as a
+child of the worker process (a local pool worker or a Dask worker) with the
+piece's main file as its last argument.  Such pieces are made slow on purpose
+(a Scheme ``sleep`` in the source), so the kill always lands while the worker
+holds the piece.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+
+def lilyponds_of(main_name: str) -> list[psutil.Process]:
+    """Return the LilyPond processes below this process that render ``main_name``."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if (
+            command
+            and "lilypond" in os.path.basename(command[0])
+            and command[-1].endswith(f"/{main_name}")
+        ):
+            found.append(process)
+    return found
+
+
+class WorkerKiller(threading.Thread):
+    """Kill the worker rendering ``main_name`` each time LilyPond starts on it, ``times`` times.
+
+    The worker is killed first (SIGKILL, so it records nothing), then LilyPond's
+    process group, which would otherwise run on without a parent.
+
+    Parameters
+    ----------
+    main_name : str
+        File name of the piece's main file (``doomed.ly``).
+    times : int
+        How many workers to kill at most.
+    ready : callable, optional
+        Given the number of kills so far, whether to kill now (default: always).
+    timeout_sec : float
+        Give up after this long.
+    """
+
+    def __init__(
+        self,
+        main_name: str,
+        *,
+        times: int,
+        ready: Callable[[int], bool] = lambda kills: True,
+        timeout_sec: float = 180.0,
+    ) -> None:
+        super().__init__(daemon=True)
+        self.main_name = main_name
+        self.times = times
+        self.ready = ready
+        self.timeout_sec = timeout_sec
+        self.killed_workers: list[int] = []
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout_sec
+        seen: set[int] = set()
+        while (
+            not self._done.is_set()
+            and len(self.killed_workers) < self.times
+            and time.monotonic() < deadline
+        ):
+            for lilypond in lilyponds_of(self.main_name):
+                if lilypond.pid in seen or not self.ready(len(self.killed_workers)):
+                    continue
+                try:
+                    worker = lilypond.parent()
+                    if worker is None:
+                        continue
+                    worker.kill()
+                    os.killpg(lilypond.pid, signal.SIGKILL)
+                except (psutil.NoSuchProcess, ProcessLookupError):
+                    continue
+                seen.add(lilypond.pid)
+                self.killed_workers.append(worker.pid)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop watching and wait for the thread."""
+        self._done.set()
+        self.join()
