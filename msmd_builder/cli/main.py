@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from msmd_builder import __version__
 from msmd_builder.core.errors import MsmdError
@@ -21,7 +22,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except MsmdError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+            # Escaped: messages hold square brackets ("[silent]") that rich takes for markup.
+            message = escape(str(exc))
+            console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
             raise SystemExit(2) from exc
 
 

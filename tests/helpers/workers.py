@@ -1,10 +1,11 @@
 """Kill the process that builds a piece, as the out-of-memory killer would.
 
 A piece is found by the LilyPond process that renders it: LilyPond runs as a
-child of the worker process (a local pool worker or a Dask worker) with the
-piece's main file as its last argument.  Such pieces are made slow on purpose
-(a Scheme ``sleep`` in the source), so the kill always lands while the worker
-holds the piece.
+descendant of the worker process (a local pool worker or a Dask worker; inside
+the sandbox, below bubblewrap) with the piece's main file as its last
+argument (a bare name: LilyPond runs in the main file's folder).  Such pieces
+are made slow on purpose (a Scheme ``sleep`` in the source), so the kill always
+lands while the worker holds the piece.
 """
 
 from __future__ import annotations
@@ -29,17 +30,27 @@ def lilyponds_of(main_name: str) -> list[psutil.Process]:
         if (
             command
             and "lilypond" in os.path.basename(command[0])
-            and command[-1].endswith(f"/{main_name}")
+            and (command[-1] == main_name or command[-1].endswith(f"/{main_name}"))
         ):
             found.append(process)
     return found
 
 
+def worker_of(lilypond: psutil.Process) -> psutil.Process | None:
+    """The Python process that started ``lilypond``: its nearest ancestor that is not
+    the sandbox (``bwrap`` and the shell it runs) around it."""
+    process = lilypond.parent()
+    while process is not None and process.name() in {"bwrap", "sh"}:
+        process = process.parent()
+    return process
+
+
 class WorkerKiller(threading.Thread):
     """Kill the worker rendering ``main_name`` each time LilyPond starts on it, ``times`` times.
 
-    The worker is killed first (SIGKILL, so it records nothing), then LilyPond's
-    process group, which would otherwise run on without a parent.
+    The worker is killed first (SIGKILL, so it records nothing), then the process
+    group LilyPond runs in (the sandbox's, or LilyPond's own), which would
+    otherwise run on without a parent.
 
     Parameters
     ----------
@@ -81,11 +92,12 @@ class WorkerKiller(threading.Thread):
                 if lilypond.pid in seen or not self.ready(len(self.killed_workers)):
                     continue
                 try:
-                    worker = lilypond.parent()
+                    worker = worker_of(lilypond)
                     if worker is None:
                         continue
+                    group = os.getpgid(lilypond.pid)
                     worker.kill()
-                    os.killpg(lilypond.pid, signal.SIGKILL)
+                    os.killpg(group, signal.SIGKILL)
                 except (psutil.NoSuchProcess, ProcessLookupError):
                     continue
                 seen.add(lilypond.pid)

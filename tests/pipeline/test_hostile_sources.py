@@ -218,4 +218,4 @@ def test_sandbox_auto_without_bubblewrap_builds_and_warns_in_the_report(no_bubbl
     summary = load_report(json_path)["summary"]
     assert summary["sandbox"] == {"unavailable": 1}
     assert "without the sandbox: bwrap (bubblewrap) is not installed" in summary["sandbox_warning"]
-    assert "**warning**: 1 piece(s) rendered without the sandbox" in md_path.read_text()
+    assert "- warning: 1 piece(s) rendered without the sandbox" in md_path.read_text()

@@ -44,10 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from msmd_builder.core.cache import atomic_path, load_npz
+from msmd_builder.core.cache import atomic_path, load_npz, sha256_bytes, stable_key
+from msmd_builder.core.units import SAMPLE_RATE
+from msmd_builder.stages.perform.fluidsynth import SynthSettings, _fluid
 from msmd_builder.stages.perform.plans import PerformancePlan
+from msmd_builder.stages.perform.soundfonts import SoundfontSpec
 
 __all__ = [
+    "performance_cache_key",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "read_header",
@@ -130,3 +134,61 @@ def load_performance(path: str | os.PathLike[str]) -> dict[str, Any]:
     out["plan"] = PerformancePlan.from_dict(json.loads(out["plan_json"]))
     out["synth"] = json.loads(out["synth_json"])
     return out
+
+
+def _events_sha256(events: np.ndarray) -> str:
+    data = np.ascontiguousarray(events)
+    return sha256_bytes(str(data.dtype.descr).encode() + b"\0" + data.tobytes())
+
+
+def performance_cache_key(
+    plan: PerformancePlan,
+    events: np.ndarray,
+    *,
+    soundfont: SoundfontSpec,
+    soundfont_sha256: str,
+    settings: SynthSettings,
+    sample_rate: int = SAMPLE_RATE,
+    verify: bool = True,
+) -> str:
+    """Return the cache key of one performance file.
+
+    The key hashes the input events' bytes, the plan, the soundfont (name,
+    preset, the file's SHA-256), the synthesis settings and sample rate,
+    whether onsets are verified, the file format version and the versions of
+    msmd-builder, numpy, scipy, libfluidsynth and pyfluidsynth.
+
+    Returns
+    -------
+    str
+        Hex SHA-256 (:func:`msmd_builder.core.cache.stable_key`).
+    """
+    import scipy
+
+    from msmd_builder import __version__
+
+    fl = _fluid()
+    return stable_key(
+        {
+            "stage": "perform",
+            "format_version": FORMAT_VERSION,
+            "events_sha256": _events_sha256(events),
+            "plan": plan.to_dict(),
+            "soundfont": {
+                "name": soundfont.name,
+                "bank": soundfont.bank,
+                "program": soundfont.program,
+                "sha256": soundfont_sha256,
+            },
+            "synth": settings.to_dict(),
+            "sample_rate": sample_rate,
+            "verify": verify,
+            "versions": {
+                "msmd_builder": __version__,
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+                "libfluidsynth": fl.version,
+                "pyfluidsynth": getattr(fl.module, "api_version", "unknown"),
+            },
+        }
+    )

@@ -16,9 +16,7 @@ import numpy as np
 from msmd_builder.core.cache import (
     StageCache,
     output_sizes,
-    sha256_bytes,
     sized_outputs,
-    stable_key,
 )
 from msmd_builder.core.errors import ConfigError, SynthesisError
 from msmd_builder.core.units import SAMPLE_RATE, sec_to_frame
@@ -35,6 +33,7 @@ from msmd_builder.stages.perform.listing import RECORDINGS_KEY, carried_recordin
 from msmd_builder.stages.perform.npz import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    performance_cache_key,
     read_header,
     write_flac,
     write_performance,
@@ -107,64 +106,6 @@ class PerformanceResult:
     duration_sec: float
     onset_fraction: float | None
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def _events_sha256(events: np.ndarray) -> str:
-    data = np.ascontiguousarray(events)
-    return sha256_bytes(str(data.dtype.descr).encode() + b"\0" + data.tobytes())
-
-
-def performance_cache_key(
-    plan: PerformancePlan,
-    events: np.ndarray,
-    *,
-    soundfont: SoundfontSpec,
-    soundfont_sha256: str,
-    settings: SynthSettings,
-    sample_rate: int = SAMPLE_RATE,
-    verify: bool = True,
-) -> str:
-    """Return the cache key of one performance file.
-
-    The key hashes the input events' bytes, the plan, the soundfont (name,
-    preset, the file's SHA-256), the synthesis settings and sample rate,
-    whether onsets are verified, the file format version and the versions of
-    msmd-builder, numpy, scipy, libfluidsynth and pyfluidsynth.
-
-    Returns
-    -------
-    str
-        Hex SHA-256 (:func:`msmd_builder.core.cache.stable_key`).
-    """
-    import scipy
-
-    from msmd_builder import __version__
-
-    fl = _fluid()
-    return stable_key(
-        {
-            "stage": "perform",
-            "format_version": FORMAT_VERSION,
-            "events_sha256": _events_sha256(events),
-            "plan": plan.to_dict(),
-            "soundfont": {
-                "name": soundfont.name,
-                "bank": soundfont.bank,
-                "program": soundfont.program,
-                "sha256": soundfont_sha256,
-            },
-            "synth": settings.to_dict(),
-            "sample_rate": sample_rate,
-            "verify": verify,
-            "versions": {
-                "msmd_builder": __version__,
-                "numpy": np.__version__,
-                "scipy": scipy.__version__,
-                "libfluidsynth": fl.version,
-                "pyfluidsynth": getattr(fl.module, "api_version", "unknown"),
-            },
-        }
-    )
 
 
 def _result_from_file(
