@@ -415,7 +415,7 @@ body it returns to and the moment END it does so."
        (let ((extents (filter-map
                        (lambda (bar)
                          (and (grob::is-live? bar) (eq? (ly:grob-system bar) sys)
-                              (let ((extent (ly:grob-extent bar sys X)))
+                              (let ((extent (ly:grob-extent bar sys msmd-X)))
                                 (and (interval-sane? extent) (< (car extent) (cdr extent))
                                      extent))))
                        (hashq-ref msmd-column-bars column '()))))
@@ -450,8 +450,8 @@ body it returns to and the moment END it does so."
                 (if (<= i (car last))
                     (let* ((sys (vector-ref by-index i))
                            (info (hashq-ref systems sys))
-                           (xs (extent-of sys X))
-                           (ys (extent-of sys Y)))
+                           (xs (extent-of sys msmd-X))
+                           (ys (extent-of sys msmd-Y)))
                       (if (and xs ys)
                           (let* ((open-here (and (eq? sys (car opening))
                                                  (= (ly:item-break-dir (cdr opening)) 0)
@@ -461,12 +461,12 @@ body it returns to and the moment END it does so."
                                  (x0 (if open-here
                                          (boundary sys (vector-ref m 2)
                                                    (ly:grob-relative-coordinate
-                                                    (cdr opening) sys X))
+                                                    (cdr opening) sys msmd-X))
                                          (car xs)))
                                  (x1 (if close-here
                                          (boundary sys (vector-ref m 10)
                                                    (ly:grob-relative-coordinate
-                                                    (cdr closing) sys X))
+                                                    (cdr closing) sys msmd-X))
                                          (cdr xs))))
                             (format port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
                                     (list-ref common 0) (list-ref common 1) part

@@ -90,7 +90,9 @@ def list_recordings(
         else [e for e in listed_recordings(record) if e["performance_id"] not in new_ids]
     )
     listed = kept + [dict(entry) for entry in entries]
-    if listed or RECORDINGS_KEY in record:
+    # Written only when the list changes: a rebuild with the same recordings
+    # leaves the file (and its modification time) alone.
+    if listed != listed_recordings(record) or (listed and RECORDINGS_KEY not in record):
         record[RECORDINGS_KEY] = listed
         atomic_write_json(path, record)
     return listed

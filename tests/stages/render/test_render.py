@@ -198,7 +198,7 @@ def test_non_utf8_source(make_piece, tmp_path):
     assert any("transcoded" in w for w in normalized["warnings"])
     undecodable = HEADER.encode() + b"{ c'1 } % \x81\x8d\x90 \xff\xfe\x00"
     root, main = make_piece("binary", undecodable)
-    binary = "binary.ly: binary content (NUL bytes), not a LilyPond source"
+    binary = "ftp/TestC/Op1/binary/binary.ly: binary content (NUL bytes), not a LilyPond source"
     with pytest.raises(SourceEncodingError, match=f"^{re.escape(binary)}$"):
         build(root, main, tmp_path / "work")
 
