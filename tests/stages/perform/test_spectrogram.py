@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from msmd_builder.core.errors import ConfigError
+from msmd_builder.stages.perform import spectrogram
 from msmd_builder.stages.perform.spectrogram import (
     N_BANDS,
     Filterbank,
@@ -100,6 +101,18 @@ def synthetic_signal(seconds: float = 3.3, seed: int = 0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- filterbank
+
+
+@pytest.fixture(autouse=True)
+def _filterbank_built_afresh() -> None:
+    """Every test builds the filterbank itself rather than finding it cached.
+
+    Otherwise only the first test to build it would be seen calling the
+    helpers that do (``_triangle``, ``_nearest_bins``), and mutation testing
+    (docs/testing.md) would run only that test against their mutants.
+    """
+    msmd_filterbank.cache_clear()
+    spectrogram._msmd_sparse_weights.cache_clear()
 
 
 def test_filterbank_has_92_filters_with_the_expected_bins() -> None:
@@ -191,10 +204,14 @@ def test_matches_naive_reference_implementation() -> None:
     assert ref.max() > 0.5  # the comparison is not between near-zero arrays
 
 
-def test_block_size_does_not_change_the_result() -> None:
+@pytest.mark.parametrize("block_frames", [1, 7])
+def test_block_size_does_not_change_the_result(block_frames: int) -> None:
     x = synthetic_signal(seconds=2.0, seed=1)
     np.testing.assert_allclose(
-        compute_spectrogram(x, block_frames=7), compute_spectrogram(x), rtol=0, atol=1e-6
+        compute_spectrogram(x, block_frames=block_frames),
+        compute_spectrogram(x),
+        rtol=0,
+        atol=1e-6,
     )
 
 
@@ -272,7 +289,9 @@ def test_int16_and_float_inputs_agree() -> None:
         (np.zeros(100, dtype=np.uint8), {}, "uint8"),
         (np.zeros(100, dtype=np.int64), {}, "int64"),
         (np.array([0.0, np.nan, 0.0]), {}, "sample 1"),
-        (np.zeros(100), {"block_frames": 0}, "block_frames"),
+        (np.zeros(100), {"block_frames": 0}, r"^block_frames must be a positive int, got 0$"),
+        (np.zeros(100), {"block_frames": True}, r"^block_frames must be .*, got True$"),
+        (np.zeros(100), {"block_frames": 2.0}, r"^block_frames must be .*, got 2\.0$"),
     ],
 )
 def test_rejects_bad_input(audio: np.ndarray, kwargs: dict[str, int], match: str) -> None:
