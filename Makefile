@@ -21,7 +21,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 # pytest-xdist workers of `make test`; 0 runs the tests in one process.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 # `make mutation MUTANTS='msmd_builder.core.units.*'` runs only those mutants.
 MUTANTS ?=
 
@@ -88,8 +88,8 @@ pretrained: setup
 	fi
 	$(BIN)/python -m msmd_builder.train.pretrained $(PRETRAINED_RUN)
 
-# Every test, on TEST_WORKERS processes; tests that share an expensive fixture stay on
-# one (tests/conftest.py).  What CI runs (.ci/run).
+# Every test, on TEST_WORKERS processes, each test file on one of them (its module
+# fixtures are built once).  What CI runs (.ci/run).
 test: setup $(STAMPS)/apt-test
 	$(BIN)/ruff check msmd_builder tests bench
 	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)

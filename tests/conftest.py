@@ -15,36 +15,6 @@ EXAMPLES_ROOT = REPO_ROOT / "examples"
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep the tests that share an expensive fixture on one pytest-xdist worker.
-
-    ``make test`` runs the suite on two workers with ``--dist loadgroup``: a
-    test goes to whichever worker is free, except tests with one
-    ``xdist_group`` mark, which run together on one worker.  A module- or
-    session-scoped fixture is built once in every worker that needs it, and
-    most of ours build pieces with LilyPond and FluidSynth (a dataset, a Dask
-    cluster, a wheel), so each test that uses one of our own wide-scoped
-    fixtures is grouped: by its module for a module-scoped fixture, by the
-    fixture for a session-scoped one.  Without xdist the marks do nothing.
-    """
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        groups = set()
-        for name in info.names_closure:
-            for definition in info.name2fixturedefs.get(name, ()):
-                if not definition.baseid:  # pytest's and plugins' own (tmp_path_factory)
-                    continue
-                if definition.scope == "session":
-                    groups.add(f"session-{name}")
-                elif definition.scope != "function":
-                    groups.add(item.nodeid.split("::", 1)[0])
-        if groups:
-            item.add_marker(pytest.mark.xdist_group(min(groups)))
-
-
 def mutopia_root() -> Path | None:
     """The real Mutopia snapshot: $MUTOPIA_ROOT, else ../shared/mutopia beside the repo."""
     env = os.environ.get("MUTOPIA_ROOT")

@@ -20,29 +20,9 @@ from msmd_builder.cli import main
 from msmd_builder.dataset.reader import open_split
 from tests.conftest import EXAMPLES_ROOT
 from tests.helpers.writes import file_writes
+from tests.pipeline.conftest import build
 
 pytestmark = pytest.mark.slow
-
-
-def build(work: Path, out: Path, *extra: str) -> dict:
-    result = CliRunner().invoke(
-        main,
-        [
-            "dataset",
-            str(EXAMPLES_ROOT),
-            "--work-dir",
-            str(work),
-            "--out",
-            str(out),
-            "--workers",
-            "2",
-            "--seed",
-            "3",
-            *extra,
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return json.loads((out / "report.json").read_text())
 
 
 def piece_checksums(out: Path, split: str) -> dict[str, str]:
@@ -52,13 +32,6 @@ def piece_checksums(out: Path, split: str) -> dict[str, str]:
         for piece in part["pieces"]:
             sums[piece["piece_id"]] = piece["content_sha256"]
     return sums
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dataset")
-    report = build(root / "work", root / "out")
-    return root, report
 
 
 def test_default_dataset_is_complete(built):

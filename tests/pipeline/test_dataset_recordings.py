@@ -13,13 +13,13 @@ from msmd_builder.core.cache import read_json
 from msmd_builder.core.workdir import PieceDir
 from msmd_builder.dataset.reader import open_split
 from msmd_builder.stages.recordings.simulate import Degradation
-from tests.pipeline.test_dataset import build, built  # noqa: F401 (the module fixture)
+from tests.pipeline.conftest import build
 from tests.stages.recordings.conftest import orders_of, record
 
 pytestmark = pytest.mark.slow
 
 
-def test_recordings_join_the_test_part_of_their_pieces(built, tmp_path):  # noqa: F811
+def test_recordings_join_the_test_part_of_their_pieces(built, tmp_path):
     root, _ = built
     work = tmp_path / "work"
     shutil.copytree(root / "work", work)
