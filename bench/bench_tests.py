@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/bench_tests.py                       # serial, then -n 2, full set
     .venv/bin/python bench/bench_tests.py --runs "-n 2" "-n 2 -m 'not slow'"
 
-Runs ``pytest -q -p no:cacheprovider --dist loadgroup <run>`` (``--dist`` only
+Runs ``pytest -q -p no:cacheprovider --dist loadfile <run>`` (``--dist`` only
 with ``-n``) for each ``--runs`` entry, one after the other, from the
 repository root, and prints for each: wall seconds, CPU seconds of pytest and
 everything it waited for (LilyPond, FluidSynth, xdist workers, pool
@@ -31,7 +31,7 @@ def run(arguments: str, extra: list[str]) -> None:
     """Run one pytest invocation and print its figures."""
     args = shlex.split(arguments)
     if "-n" in args:
-        args += ["--dist", "loadgroup"]
+        args += ["--dist", "loadfile"]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *extra]
     load_before = os.getloadavg()[0]
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
