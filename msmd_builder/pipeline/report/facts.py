@@ -46,6 +46,18 @@ def alignment_of(piece: Mapping[str, Any]) -> dict[str, Any]:
     return stats if isinstance(stats, dict) and piece.get("status") != "failed" else {}
 
 
+def on_timeline(piece: Mapping[str, Any]) -> bool:
+    """Return whether a built piece had its repeats unrolled on the shared timeline."""
+    return piece.get("status") != "failed" and (piece.get("details") or {}).get("repeats") == (
+        "timeline"
+    )
+
+
+def jump_readings_of(piece: Mapping[str, Any]) -> str:
+    """Return how a built piece's written jumps were read by a rule ("" when none needed one)."""
+    return str(alignment_of(piece).get("jump_readings") or "")
+
+
 def aligned_share(stats: Mapping[str, Any]) -> float | None:
     """Percentage of sounding visible noteheads aligned, None without any."""
     sounding = stats.get("sounding_visible_noteheads") or 0

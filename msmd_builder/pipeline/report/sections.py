@@ -30,6 +30,8 @@ from msmd_builder.pipeline.report.facts import (
     composer_counts,
     composer_of,
     failure_counts,
+    jump_readings_of,
+    on_timeline,
     performance_totals,
     stage_seconds,
 )
@@ -377,7 +379,7 @@ def _built(pieces: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def _on_timeline(pieces: Sequence[Mapping[str, Any]]) -> Section:
-    timeline = [p for p in _built(pieces) if (p.get("details") or {}).get("repeats") == "timeline"]
+    timeline = [p for p in _built(pieces) if on_timeline(p)]
     title = f"Repeats on the shared timeline ({len(timeline)})"
     if not timeline:
         return Section("timeline", title, missing="No piece writes a repeat in some voices only.")
@@ -402,12 +404,7 @@ def _on_timeline(pieces: Sequence[Mapping[str, Any]]) -> Section:
 
 
 def _jumps_read(pieces: Sequence[Mapping[str, Any]]) -> Section:
-    read = [
-        p
-        for p in _built(pieces)
-        if isinstance((p.get("details") or {}).get("alignment"), dict)
-        and p["details"]["alignment"].get("jump_readings")
-    ]
+    read = [p for p in _built(pieces) if jump_readings_of(p)]
     title = f"Jumps read by a rule ({len(read)})"
     if not read:
         return Section("jump-readings", title, missing="No written jump needed a reading rule.")
@@ -416,7 +413,7 @@ def _jumps_read(pieces: Sequence[Mapping[str, Any]]) -> Section:
             (
                 str(p.get("piece_id", "")),
                 str(p["details"]["alignment"].get("jumps", "")),
-                str(p["details"]["alignment"]["jump_readings"])[:MESSAGE_CHARS],
+                jump_readings_of(p)[:MESSAGE_CHARS],
             )
         )
         for p in read

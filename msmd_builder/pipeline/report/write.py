@@ -13,7 +13,12 @@ from typing import Any
 
 from msmd_builder.core.cache import atomic_write_json, atomic_write_text
 from msmd_builder.lilypond.tools import lilypond_version
-from msmd_builder.pipeline.report.facts import alignment_totals, performance_totals
+from msmd_builder.pipeline.report.facts import (
+    alignment_totals,
+    jump_readings_of,
+    on_timeline,
+    performance_totals,
+)
 from msmd_builder.pipeline.report.markdown import render_markdown
 from msmd_builder.pipeline.report.sections import report_sections
 from msmd_builder.pipeline.run import PieceOutcome
@@ -76,18 +81,8 @@ def write_report(
                 if o.status != "failed" and "repeats_fallback_class" in o.details
             )
         ),
-        "repeats_on_timeline": sum(
-            1
-            for p in pieces
-            if p.get("status") != "failed" and (p.get("details") or {}).get("repeats") == "timeline"
-        ),
-        "jumps_read_by_rule": sum(
-            1
-            for p in pieces
-            if p.get("status") != "failed"
-            and isinstance((p.get("details") or {}).get("alignment"), dict)
-            and p["details"]["alignment"].get("jump_readings")
-        ),
+        "repeats_on_timeline": sum(1 for p in pieces if on_timeline(p)),
+        "jumps_read_by_rule": sum(1 for p in pieces if jump_readings_of(p)),
     }
     summary.update(_source_facts(outcomes))
     if extra_summary:
