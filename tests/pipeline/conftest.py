@@ -12,23 +12,25 @@ from msmd_builder.cli import main
 from tests.conftest import EXAMPLES_ROOT
 
 
+def dataset_arguments(work: Path, out: Path, *extra: str) -> list[str]:
+    """``msmd-build`` arguments that build examples/ as every dataset test does (seed 3)."""
+    return [
+        "dataset",
+        str(EXAMPLES_ROOT),
+        "--work-dir",
+        str(work),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--seed",
+        "3",
+        *extra,
+    ]
+
+
 def build(work: Path, out: Path, *extra: str) -> dict:
-    result = CliRunner().invoke(
-        main,
-        [
-            "dataset",
-            str(EXAMPLES_ROOT),
-            "--work-dir",
-            str(work),
-            "--out",
-            str(out),
-            "--workers",
-            "2",
-            "--seed",
-            "3",
-            *extra,
-        ],
-    )
+    result = CliRunner().invoke(main, dataset_arguments(work, out, *extra))
     assert result.exit_code == 0, result.output
     return json.loads((out / "report.json").read_text())
 

@@ -18,9 +18,8 @@ from click.testing import CliRunner
 
 from msmd_builder.cli import main
 from msmd_builder.dataset.reader import open_split
-from tests.conftest import EXAMPLES_ROOT
 from tests.helpers.writes import file_writes
-from tests.pipeline.conftest import build
+from tests.pipeline.conftest import build, dataset_arguments
 
 pytestmark = pytest.mark.slow
 
@@ -88,21 +87,7 @@ def test_rerun_with_nothing_changed_does_nothing(built):
 def test_killed_build_resumes_to_identical_shards(built, tmp_path):
     root, _ = built
     work, out = tmp_path / "work", tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "msmd_builder.cli",
-        "dataset",
-        str(EXAMPLES_ROOT),
-        "--work-dir",
-        str(work),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--seed",
-        "3",
-    ]
+    command = [sys.executable, "-m", "msmd_builder.cli", *dataset_arguments(work, out)]
     process = subprocess.Popen(
         command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
