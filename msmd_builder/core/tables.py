@@ -20,6 +20,23 @@ __all__ = [
     "empty_performed_events",
 ]
 
+#: A box in PDF points: ``x0, y0`` top-left, ``x1, y1`` bottom-right (noteheads,
+#: systems and measures share it).
+_BOX_PT = [
+    ("x0_pt", np.float32),
+    ("y0_pt", np.float32),
+    ("x1_pt", np.float32),
+    ("y1_pt", np.float32),
+]
+#: The same box in page-image pixels (NaN until the page is rendered).
+_BOX_PX = [
+    ("x0_px", np.float32),
+    ("y0_px", np.float32),
+    ("x1_px", np.float32),
+    ("y1_px", np.float32),
+]
+
+
 #: One row per notehead printed (or hidden) in the score, in engraving order.
 NOTEHEAD_DTYPE = np.dtype(
     [
@@ -30,10 +47,7 @@ NOTEHEAD_DTYPE = np.dtype(
         ("page", np.int16),  # 0-based page within that PDF; -1 if not laid out
         ("system", np.int32),  # 0-based system within that PDF, reading order
         ("staff", np.int16),  # 0-based staff within the system, top to bottom
-        ("x0_pt", np.float32),
-        ("y0_pt", np.float32),
-        ("x1_pt", np.float32),
-        ("y1_pt", np.float32),
+        *_BOX_PT,
         ("pitch", np.int16),  # MIDI pitch of the written note
         ("onset_whole", np.float64),  # written (folded) moment, whole notes
         ("grace_whole", np.float64),  # grace offset before that moment (<= 0)
@@ -43,10 +57,7 @@ NOTEHEAD_DTYPE = np.dtype(
         ("visible", np.bool_),
         ("source_line", np.int32),
         ("source_char", np.int32),  # 0-based character in the line, as in point-and-click links
-        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
-        ("y0_px", np.float32),
-        ("x1_px", np.float32),
-        ("y1_px", np.float32),
+        *_BOX_PX,
     ]
 )
 
@@ -58,14 +69,8 @@ SYSTEM_DTYPE = np.dtype(
         ("book", np.int16),
         ("page", np.int16),
         ("n_staves", np.int16),
-        ("x0_pt", np.float32),
-        ("y0_pt", np.float32),
-        ("x1_pt", np.float32),
-        ("y1_pt", np.float32),
-        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
-        ("y0_px", np.float32),
-        ("x1_px", np.float32),
-        ("y1_px", np.float32),
+        *_BOX_PT,
+        *_BOX_PX,
     ]
 )
 
@@ -153,14 +158,8 @@ MEASURE_DTYPE = np.dtype(
         ("multi_measure_rest", np.bool_),
         ("repeat_start", np.bool_),
         ("repeat_end", np.bool_),
-        ("x0_pt", np.float32),
-        ("y0_pt", np.float32),
-        ("x1_pt", np.float32),
-        ("y1_pt", np.float32),
-        ("x0_px", np.float32),  # the same box in page-image pixels (NaN until rendered)
-        ("y0_px", np.float32),
-        ("x1_px", np.float32),
-        ("y1_px", np.float32),
+        *_BOX_PT,
+        *_BOX_PX,
     ]
 )
 
