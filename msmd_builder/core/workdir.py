@@ -201,6 +201,11 @@ class PieceDir:
         """Return the cached reference features of one playing order."""
         return self.recordings / "references" / f"{order_key}.npz"
 
+    @property
+    def recording_orders(self) -> Path:
+        """The cached playing orders a recording of the piece is compared against."""
+        return self.recordings / "orders.npz"
+
     # outputs for people
     @property
     def view(self) -> Path:

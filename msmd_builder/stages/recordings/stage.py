@@ -246,18 +246,68 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _orders(piece_dir: PieceDir, repeats: str) -> list[PlayingOrder]:
-    """Return the playing orders ``repeats`` asks to try."""
-    from msmd_builder.core.cache import read_json
+#: ``format_name`` of the cached playing orders (``recordings/orders.npz``).
+ORDERS_FORMAT = "msmd-builder/recording-orders"
+ORDERS_VERSION = 1
+
+
+def _all_orders(piece_dir: PieceDir, align_key: str) -> list[PlayingOrder]:
+    """Return every playing order of the built piece, cached beside its references.
+
+    Building the orders re-reads LilyPond's performed log and scores every
+    order against the noteheads (about a second for a two-minute piece, as
+    long as the rest of an alignment); they change only with the alignment,
+    so they are kept under ``recordings/orders.npz``, keyed by its cache key.
+    """
+    from msmd_builder import __version__
+    from msmd_builder.core.cache import load_npz, read_json, save_npz
+    from msmd_builder.stages.align import playing_orders
     from msmd_builder.stages.align.playing_orders import orders_of_rendering
+    from msmd_builder.stages.perform.npz import read_header
     from msmd_builder.stages.score import ScoreResult
 
+    path = piece_dir.recording_orders
+    code = sha256_file(playing_orders.__file__)
+    entry = StageCache.for_document(
+        path,
+        {"align": align_key, "msmd_builder": __version__, "playing_orders": code},
+        format_name=ORDERS_FORMAT,
+        format_version=ORDERS_VERSION,
+    )
+    if entry.lookup(reader=read_header) is not None:
+        data = load_npz(path, format_name=ORDERS_FORMAT, format_version=ORDERS_VERSION)
+        described = json.loads(str(data["orders_json"]))
+        bounds = np.cumsum([0] + [d["n_events"] for d in described])
+        return [
+            PlayingOrder(
+                name=d["name"],
+                repeats_taken=tuple(d["repeats_taken"]),
+                jumps_taken=bool(d["jumps_taken"]),
+                events=data["events"][bounds[i] : bounds[i + 1]],
+                jumps=tuple(d["jumps"]),
+            )
+            for i, d in enumerate(described)
+        ]
     score = ScoreResult.from_dict(read_json(piece_dir.score_record))
     noteheads, _ = score.load()
     render = score.render
     orders = orders_of_rendering(
         noteheads, piece_dir.render, list(render.midi_files), rendered=render.repeats
     )
+    save_npz(
+        path,
+        format_name=ORDERS_FORMAT,
+        format_version=ORDERS_VERSION,
+        cache_key=np.array(entry.key),
+        orders_json=np.array(json.dumps([o.to_dict() for o in orders])),
+        events=np.concatenate([o.events for o in orders]),
+    )
+    return orders
+
+
+def _orders(piece_dir: PieceDir, align_key: str, repeats: str) -> list[PlayingOrder]:
+    """Return the playing orders ``repeats`` asks to try."""
+    orders = _all_orders(piece_dir, align_key)
     if repeats == "unfolded" or len(orders) == 1:
         return orders[:1]
     if repeats == "folded":
@@ -383,7 +433,7 @@ def align_recording(
             key=key,
             soundfonts=specs,
             cache=cache if cache is not None else default_soundfont_cache(),
-            force=force,
+            align_key=align_key,
         )
     if register:
         list_recordings(piece_dir, [result.entry(role, align_key)], replace=False)
@@ -414,7 +464,7 @@ def _align(
     key: str,
     soundfonts: Sequence[SoundfontSpec],
     cache: SoundfontCache,
-    force: bool,
+    align_key: str,
 ) -> RecordingResult:
     from msmd_builder.stages.perform.npz import write_flac, write_performance
     from msmd_builder.stages.perform.plans import PerformancePlan
@@ -433,11 +483,11 @@ def _align(
     seconds["features"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    # The references are keyed by their content (events, settings, tool versions),
+    # so aligning again (``force``) reuses them; only a stale or damaged one is redone.
     references = [
-        reference_of(
-            order, piece_dir, settings.reference, soundfonts=soundfonts, cache=cache, force=force
-        )
-        for order in _orders(piece_dir, settings.repeats)
+        reference_of(order, piece_dir, settings.reference, soundfonts=soundfonts, cache=cache)
+        for order in _orders(piece_dir, align_key, settings.repeats)
     ]
     seconds["references"] = time.perf_counter() - started
 

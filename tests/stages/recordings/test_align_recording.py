@@ -21,6 +21,7 @@ from msmd_builder.dataset.built import BuiltPiece
 from msmd_builder.stages.perform.npz import load_performance
 from msmd_builder.stages.recordings.simulate import Degradation
 from msmd_builder.stages.recordings.stage import RecordingSettings, align_recording
+from tests.helpers.writes import file_writes
 from tests.stages.recordings.conftest import RONDINO, VOLTA, orders_of, record
 
 pytestmark = pytest.mark.slow
@@ -111,6 +112,21 @@ def test_auto_finds_the_skipped_repeats(recordings_work, tmp_path):
     # --repeats folded plays every repeated passage once, as the player did.
     folded = align_recording(piece_dir, path, RecordingSettings(repeats="folded"), register=False)
     assert [o["name"] for o in folded.summary["orders"]] == ["no repeats"]
+    # Aligning again (force) rewrites the recording's performance but reuses the
+    # cached playing orders and their references: the same orders, files untouched.
+    caches = file_writes(piece_dir.recordings)
+    assert "orders.npz" in caches and len(caches) == len(orders) + 1
+    again = align_recording(piece_dir, path, register=False, force=True)
+    assert file_writes(piece_dir.recordings) == caches
+    assert again.summary["orders"] == result.summary["orders"]
+    assert np.array_equal(
+        load_performance(again.path)["events"], load_performance(result.path)["events"]
+    )
+    # A damaged orders cache is rebuilt, and gives the same orders.
+    piece_dir.recording_orders.write_bytes(b"damaged")
+    rebuilt = align_recording(piece_dir, path, register=False, force=True)
+    assert rebuilt.summary["orders"] == result.summary["orders"]
+    assert file_writes(piece_dir.recordings)["orders.npz"] != caches["orders.npz"]
 
 
 def test_recording_of_another_piece_is_refused(recordings_work, tmp_path):
