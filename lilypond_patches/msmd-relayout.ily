@@ -11,6 +11,12 @@
 %%   breaks-between-bar-lines
 %%                    as lilypond-breaks, and a line may also break where there
 %%                    is no bar line (a cadenza written without bar lines).
+%%   texts-outside-line
+%%                    as lilypond-breaks, and texts may reach past the end of
+%%                    the line (the paper columns' keep-inside-line off): a
+%%                    \fill-line markup over a note is as wide as the line,
+%%                    and keeping it inside stretches that line past the
+%%                    page's edge.
 %% Notes, durations and everything the MIDI plays are untouched; only where
 %% systems and pages end changes, and with smaller-staff the size of print.
 
@@ -94,5 +100,10 @@ music's structure stays as it is."
 #(if (eq? msmd-relayout-mode 'breaks-between-bar-lines)
      (ly:parser-include-string
       "\\layout { \\context { \\Score forbidBreakBetweenBarLines = ##f } }"))
+
+%% Texts may reach past the line's end instead of pushing the line past the page.
+#(if (eq? msmd-relayout-mode 'texts-outside-line)
+     (ly:parser-include-string
+      "\\layout { \\context { \\Score \\override PaperColumn.keep-inside-line = ##f \\override NonMusicalPaperColumn.keep-inside-line = ##f } }"))
 
 #(ly:message "msmd: re-layout ~a" msmd-relayout-mode)

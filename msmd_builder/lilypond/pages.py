@@ -41,8 +41,15 @@ __all__ = [
 #: counts so LilyPond breaks lines itself; ``smaller-staff`` does that and
 #: also sets the staff size to 80 % of the piece's own; ``breaks-between-bar-lines``
 #: is ``lilypond-breaks`` with line breaks allowed where there is no bar line
-#: (a cadenza written without any).
-RELAYOUTS: tuple[str, ...] = ("lilypond-breaks", "smaller-staff", "breaks-between-bar-lines")
+#: (a cadenza written without any); ``texts-outside-line`` is ``lilypond-breaks`` with
+#: texts allowed past the line's end (a ``\fill-line`` markup over a note otherwise
+#: stretches its line past the page).
+RELAYOUTS: tuple[str, ...] = (
+    "lilypond-breaks",
+    "smaller-staff",
+    "breaks-between-bar-lines",
+    "texts-outside-line",
+)
 #: How far (points) a box may reach past the page's edge before it counts as off the page;
 #: LilyPond's extents include a hair of ink outside the glyphs.
 EDGE_TOLERANCE_PT = 0.5

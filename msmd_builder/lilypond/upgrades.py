@@ -344,6 +344,17 @@ def _separate_scheme_numbers(text: str) -> tuple[str, int]:
 
 RULES: tuple[SyntaxRule, ...] = (
     SyntaxRule(
+        "crescendo-spanner-text",
+        r"``\\set crescendoSpanner = #'dashed-line`` (and ``decrescendoSpanner``): "
+        r"LilyPond 2.11.48 renamed the value to ``#'text`` (the dashed line is that "
+        r"spanner's own style) and convert-ly rewrites it, but only in files that "
+        r"declare an older ``\\version``; sources that declare 2.11.48 or later and "
+        r"still use the old value get a hairpin instead of the text (LilyPond: unknown "
+        r"crescendo style), which can stretch a measure past the page edge.  convert-ly's "
+        r"own rewrite is applied whatever the declared version, with any spacing.",
+        _regex_rewrite(r"(crescendoSpanner\s*=\s*#\s*')dashed-line\b", r"\1text"),
+    ),
+    SyntaxRule(
         "context-property-argument",
         r'``\new Voice = "x" \override ...`` (also ``\set``, ``\revert``, ``\unset`` and '
         r"``\context``): LilyPond up to 2.16 took the one property operation as the "

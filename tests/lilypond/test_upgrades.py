@@ -185,3 +185,33 @@ def test_scheme_number_delimiter(tmp_path):
     assert upgraded.startswith('\\header { copyright = "CPDL #16135</a>" } % see #12<b>\n')
     assert lilypond_errors(tmp_path, NUMBER_OLD)  # rejected as convert-ly left it
     assert lilypond_errors(tmp_path, upgraded) == []
+
+
+CRESCENDO_OLD = r"""CRESC = { \set crescendoText = "cresc." \set crescendoSpanner = #'dashed-line }
+{ c'4 \CRESC d'\< e' f'\! \set decrescendoSpanner   =   #'dashed-line g'\> a' b' c''\! }
+"""
+
+
+def test_crescendo_spanner_text(tmp_path):
+    upgraded, counts = upgrade_source(CRESCENDO_OLD)
+    assert counts == {"crescendo-spanner-text": 2}
+    assert "\\set crescendoSpanner = #'text }" in upgraded
+    assert "\\set decrescendoSpanner   =   #'text g'" in upgraded
+
+    def warnings(text: str) -> list[str]:
+        source = tmp_path / "rule.ly"
+        source.write_text('\\version "2.24.0"\n' + text, encoding="utf-8")
+        run = run_tool(
+            [
+                str(lilypond_executable()),
+                "--loglevel=WARNING",
+                f"--output={tmp_path / 'out'}",
+                str(source),
+            ],
+            timeout_sec=120,
+        )
+        return [line for line in run.stderr.splitlines() if "crescendo style" in line]
+
+    assert len(warnings(CRESCENDO_OLD)) == 2  # a hairpin instead of the text, twice
+    assert warnings(upgraded) == []
+    assert lilypond_errors(tmp_path, upgraded) == []

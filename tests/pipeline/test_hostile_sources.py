@@ -168,17 +168,22 @@ def test_music_past_the_page_edge_is_relaid_out_or_fails_verification(tmp_path):
     bars = " ".join(["c'16 d' e' f' g' a' b' c''"] * 30)
     forced = piece(root, "forced", f"{{ \\time 2/4 \\autoLineBreaksOff {bars} }}")
     cadenza = piece(root, "cadenza", f"{{ \\cadenzaOn {bars} {bars} }}")
+    # A heading as wide as the line over a note stretches its line past the page.
+    heading = "\\markup { \\fill-line { \\bold Secondo } }"
+    wide = piece(root, "wide-text", f"{{ \\time 2/4 c''8^{heading} d'' e'' f'' {bars} }}")
     # A notehead pushed past the right edge: no re-layout brings it back.
     pushed = piece(root, "pushed", "{ c'4 d' e' \\once \\override NoteHead.X-offset = #150 f' }")
-    outcomes = build(root, tmp_path / "work", [forced, cadenza, pushed])
+    outcomes = build(root, tmp_path / "work", [forced, cadenza, wide, pushed])
     assert outcomes[forced.piece_id].status == "ok"
     assert outcomes[forced.piece_id].details["relayout"] == "lilypond-breaks"
     assert outcomes[cadenza.piece_id].status == "ok"
     assert outcomes[cadenza.piece_id].details["relayout"] == "breaks-between-bar-lines"
+    assert outcomes[wide.piece_id].status == "ok"
+    assert outcomes[wide.piece_id].details["relayout"] == "texts-outside-line"
     failed = outcomes[pushed.piece_id]
     assert (failed.status, failed.stage, failed.error_class) == ("failed", "score", "verification")
-    assert "after re-layout 'breaks-between-bar-lines'" in failed.message
-    assert "page 1 system 2 reaches" in failed.message
+    assert "after re-layout 'texts-outside-line'" in failed.message
+    assert "page 1 system 1 reaches" in failed.message
     assert "(1 noteheads outside the page)" in failed.message
 
 
