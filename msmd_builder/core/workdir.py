@@ -5,6 +5,7 @@
     <work>/index.csv                          corpus index (the scan)
     <work>/corpus.json                        the Mutopia root the index was made from
     <work>/reports/                           reports of ``corpus render``
+    <work>/timings.json                       longest build of each piece (scheduling)
     <work>/pieces/<piece_id>/                 one :class:`PieceDir` per piece:
         normalize.json, source/               normalized sources
         repeats.json                          printed-order fallback memo
@@ -17,6 +18,8 @@
         perform/perform.json, <id>.npz,       performances (synthesized, and aligned
                 <id>.flac                     recordings, listed under "recordings")
         recordings/references/<order>.npz     reference features of each playing order
+        recordings/orders.npz                 the playing orders a recording is tried against
+        packed/<role>.h5, <role>.json         the piece's shard group per split role
         view/                                 overlays and the HTML page
 
 Stages, the orchestrator, the built-piece reader, the viewer and the command
@@ -62,6 +65,11 @@ class WorkDir:
     def reports(self) -> Path:
         """Folder of ``corpus render`` reports."""
         return self.root / "reports"
+
+    @property
+    def timings(self) -> Path:
+        """The longest each piece's build has taken (the longest-first schedule)."""
+        return self.root / "timings.json"
 
     @property
     def pieces(self) -> Path:
@@ -192,6 +200,19 @@ class PieceDir:
         return self.perform / f"{performance_id}.flac"
 
     # recordings
+    @property
+    def packed(self) -> Path:
+        """A piece's shard groups, compressed once per split role and copied into shards."""
+        return self.root / "packed"
+
+    def packed_piece(self, role: str) -> Path:
+        """Return the HDF5 file holding the piece's shard group for one role."""
+        return self.packed / f"{role}.h5"
+
+    def packed_record(self, role: str) -> Path:
+        """Return the record (key, counts, checksum) of :meth:`packed_piece`."""
+        return self.packed / f"{role}.json"
+
     @property
     def recordings(self) -> Path:
         """Caches of the recordings step (the references a recording is aligned to)."""

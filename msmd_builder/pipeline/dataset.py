@@ -97,12 +97,12 @@ def build_dataset(
     workers, dask_scheduler, on_done
         As in :func:`run_pieces`.
     on_phase : callable, optional
-        Called with ``"recordings"``, ``"splits"``, ``"shards <split>"`` and
-        ``"report"`` as the build reaches them (for progress display).
+        Called with ``"recordings"``, ``"splits"``, ``"pack"``, ``"shards <split>"``
+        and ``"report"`` as the build reaches them (for progress display).
     """
     from dataclasses import replace
 
-    from msmd_builder.stages.shards import write_shards
+    from msmd_builder.stages.shards import pack_pieces, write_shards
     from msmd_builder.stages.splits.imports import import_split
     from msmd_builder.stages.splits.recipes import make_split
     from msmd_builder.stages.splits.split import PARTS, write_split
@@ -166,6 +166,14 @@ def build_dataset(
     }
     manifests: dict[str, Any] = {}
     mark = time.perf_counter()
+    phase("pack")
+    pack_pieces(
+        [{part: list(ids) for part, ids in split.parts.items()} for split in splits.values()],
+        work_dir=settings.work_dir,
+        workers=workers if dask_scheduler is None else 1,
+    )
+    phase_seconds["pack"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     for name, split in splits.items():
         phase(f"shards {name}")
         parts = {part: list(split.parts.get(part, ())) for part in PARTS}
@@ -215,6 +223,7 @@ def build_dataset(
         workers=workers,
         extra_summary=extra,
         title="Dataset build report",
+        pieces_wall_seconds=phase_seconds["pieces"],
     )
     return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
 

@@ -219,7 +219,11 @@ def run_pieces(
     dask_scheduler: str | None = None,
     on_done: Callable[[PieceOutcome], None] | None = None,
 ) -> list[PieceOutcome]:
-    """Process pieces in parallel; results in input order.
+    """Process pieces in parallel, longest first; results in input order.
+
+    Pieces are handed out by their expected cost, longest first
+    (:mod:`msmd_builder.pipeline.schedule`), so no long piece is left for the
+    end while the other workers idle; what each took is kept for the next run.
 
     Parameters
     ----------
@@ -242,23 +246,30 @@ def run_pieces(
     ToolNotFoundError, ConfigError
         Before any piece runs (:func:`preflight`), or as soon as a worker hits one.
     """
+    from msmd_builder.pipeline.schedule import estimate_costs, longest_first, record_timings
+
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     preflight(settings)
     outcomes: dict[str, PieceOutcome] = {}
+    costs = estimate_costs(entries, settings.work_dir, settings.normalize.mutopia_root)
+    queue = longest_first(entries, costs)
 
     def record(outcome: PieceOutcome) -> None:
         outcomes[outcome.piece_id] = outcome
         if on_done:
             on_done(outcome)
 
-    if dask_scheduler is not None:
-        _run_on_dask(entries, settings, dask_scheduler, record)
-    elif workers == 1:
-        for entry in entries:
-            record(process_piece(entry, settings))
-    else:
-        _run_on_pool(entries, settings, workers, record)
+    try:
+        if dask_scheduler is not None:
+            _run_on_dask(queue, settings, dask_scheduler, record)
+        elif workers == 1:
+            for entry in queue:
+                record(process_piece(entry, settings))
+        else:
+            _run_on_pool(queue, settings, workers, record)
+    finally:
+        record_timings(settings.work_dir, {i: sum(o.seconds.values()) for i, o in outcomes.items()})
     return [outcomes[entry.piece_id] for entry in entries]
 
 
@@ -384,11 +395,17 @@ def _run_on_dask(
         raise ConfigError("--dask-scheduler needs the `distributed` package") from exc
     run = uuid.uuid4().hex[:8]  # two builds on one cluster must not share task keys
     with Client(address, timeout="30s") as client:
+        # Higher priority runs first: the entries come longest first.
         futures = [
             client.submit(
-                process_piece, entry, settings, pure=False, key=f"piece-{entry.piece_id}-{run}"
+                process_piece,
+                entry,
+                settings,
+                pure=False,
+                key=f"piece-{entry.piece_id}-{run}",
+                priority=len(entries) - rank,
             )
-            for entry in entries
+            for rank, entry in enumerate(entries)
         ]
         by_key = {f.key: entry for f, entry in zip(futures, entries, strict=True)}
         for future in as_completed(futures):

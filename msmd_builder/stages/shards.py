@@ -36,9 +36,11 @@ HDF5 layout of one shard (``format_name = "msmd-builder/shard"``,
 Every dataset carries a ``sha256`` attribute (of its C-order bytes) and is
 written with ``track_times=False``, fixed chunk shapes and gzip settings, in a
 fixed order, with the file format pinned to HDF5 1.10 objects, so the same
-inputs give the same bytes.  A piece is first written to an in-memory HDF5
-file, which measures its compressed size, and then copied (compressed chunks
-as they are) into the shard it fits in; a piece never spans two files.
+inputs give the same bytes.  A piece is first written, once per role, to its
+own HDF5 file in the work directory (``packed/<role>.h5``, cached like a
+stage, :func:`pack_pieces` does this on worker processes), which measures
+its compressed size, and then copied (compressed chunks as they are) into the
+shard it fits in; a piece never spans two files.
 Each shard is written under a temporary name and renamed, and the manifest is
 removed before and written after the shards, so a killed build leaves either
 the previous complete split or no manifest at all.
@@ -66,13 +68,15 @@ from msmd_builder.core.cache import (
     StageCache,
     atomic_path,
     atomic_write_json,
+    output_sizes,
     read_json,
     sha256_file,
+    sized_outputs,
     stable_key,
 )
 from msmd_builder.core.errors import ConfigError, NotBuiltError
 from msmd_builder.core.records import PieceRecord
-from msmd_builder.core.workdir import WorkDir
+from msmd_builder.core.workdir import PieceDir, WorkDir
 from msmd_builder.dataset.built import BuiltPiece, check_role, index_by_id, piece_metadata
 from msmd_builder.dataset.manifest import (
     _METADATA_ATTRS,
@@ -100,7 +104,11 @@ from msmd_builder.dataset.manifest import (
     piece_checksum,
 )
 
-__all__ = ["write_shards"]
+__all__ = ["write_shards", "pack_pieces"]
+
+#: ``format_name`` of a packed piece's record (``packed/<role>.json``).
+PACK_FORMAT = "msmd-builder/packed-piece"
+PACK_VERSION = 1
 
 
 def _writer_versions() -> dict[str, str]:
@@ -199,26 +207,70 @@ def _empty_size() -> int:
 
 @dataclass
 class _Blob:
-    """One piece written to memory: its summary and compressed size, ready to copy."""
+    """One piece packed for a role: its summary, its file and compressed size, ready to copy."""
 
     counts: Counts
     content_sha256: str
     piece_id: str
-    handle: h5py.File
+    path: Path
     nbytes: int
 
 
-def _piece_blob(record: PieceRecord, empty: int) -> _Blob:
-    content = piece_checksum(record)
-    handle = _memory_file()
-    _write_piece(handle.create_group(record.piece_id), record, content)
-    handle.flush()
+def _layout() -> list[Any]:
+    """Return the storage settings every dataset is written with (part of the cache keys)."""
+    return [LIBVER, GZIP_LEVEL, PAGE_CHUNK_ROWS, SPECTROGRAM_CHUNK_FRAMES, TABLE_CHUNK_ROWS]
+
+
+def _pack(planned: _Planned, empty: int) -> _Blob:
+    """Return the piece's group for its role, compressed once and cached in its folder.
+
+    The group is written to ``packed/<role>.h5`` with the format's fixed
+    settings; every split that holds the piece in that role copies it from
+    there, compressed chunks as they are (``H5Ocopy``), so a piece is
+    compressed once per role however many splits hold it, and a rebuild whose
+    splits changed compresses nothing again.
+
+    Raises
+    ------
+    NotBuiltError
+        The piece lacks an output its role needs.
+    """
+    piece_dir: PieceDir = planned.piece.piece_dir
+    role = planned.role
+    entry = StageCache.for_document(
+        piece_dir.packed_record(role),
+        {
+            "stage": "pack",
+            "format_version": FORMAT_VERSION,
+            "piece": planned.key_document(),
+            "layout": _layout(),
+            "writer": _writer_versions(),
+        },
+        format_name=PACK_FORMAT,
+        format_version=PACK_VERSION,
+    )
+    path = piece_dir.packed_piece(role)
+    record = entry.lookup(lambda r: sized_outputs(piece_dir.packed, r["output_sizes"]))
+    if record is None:
+        piece = planned.load()
+        content = piece_checksum(piece)
+        with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=LIBVER) as handle:
+            _write_piece(handle.create_group(piece.piece_id), piece, content)
+        record = entry.store(
+            {
+                "piece_id": piece.piece_id,
+                "role": role,
+                "content_sha256": content,
+                "counts": Counts.of(piece).to_dict(),
+                "output_sizes": output_sizes(piece_dir.packed, [path.name]),
+            }
+        )
     return _Blob(
-        Counts.of(record),
-        content,
-        record.piece_id,
-        handle,
-        max(0, int(handle.id.get_filesize()) - empty),
+        Counts.from_dict(record["counts"]),
+        str(record["content_sha256"]),
+        planned.piece_id,
+        path,
+        max(0, path.stat().st_size - empty),
     )
 
 
@@ -304,11 +356,11 @@ def _write_part(
                 missing.append(item)
                 continue
             try:
-                record = item.load()
+                blob = _pack(item, empty)
             except NotBuiltError as exc:
                 missing.append(MissingPiece(item.piece_id, exc.error_class, exc.reason))
                 continue
-            yield _piece_blob(record, empty)
+            yield blob
 
     pending = blobs()
     blob = next(pending, None)
@@ -331,8 +383,8 @@ def _write_part(
                     need = blob.nbytes + PIECE_SLACK_BYTES
                     if piece_ids and shard.id.get_filesize() + need > max_shard_bytes:
                         break
-                    shard.copy(blob.handle[blob.piece_id], group, name=blob.piece_id)
-                    blob.handle.close()
+                    with h5py.File(blob.path, "r") as packed:
+                        shard.copy(packed[blob.piece_id], group, name=blob.piece_id)
                     piece_ids.append(blob.piece_id)
                     summaries.append(
                         PieceSummary(blob.piece_id, name, blob.content_sha256, blob.counts)
@@ -430,14 +482,7 @@ def write_shards(
             "split": split_name,
             "max_shard_bytes": max_shard_bytes,
             "build_info": info,
-            "layout": [
-                LIBVER,
-                GZIP_LEVEL,
-                PAGE_CHUNK_ROWS,
-                SPECTROGRAM_CHUNK_FRAMES,
-                TABLE_CHUNK_ROWS,
-                PIECE_SLACK_BYTES,
-            ],
+            "layout": [*_layout(), PIECE_SLACK_BYTES],
             "parts": [
                 [
                     part,
@@ -474,3 +519,63 @@ def write_shards(
     _remove_leftovers(split_dir, {f.file for p in written for f in p.files})
     atomic_write_json(split_dir / MANIFEST_FILE, manifest.to_dict())
     return manifest
+
+
+def _pack_one(work_dir: str, piece_id: str, role: str, metadata: dict[str, Any]) -> bool:
+    """Pack one piece for one role (in a worker process); a piece not built is left alone."""
+    try:
+        piece = BuiltPiece.open(WorkDir(Path(work_dir)).piece(piece_id))
+        _pack(_Planned(piece, role, metadata), _empty_size())
+    except NotBuiltError:
+        return False  # write_shards lists it among the part's missing pieces
+    return True
+
+
+def pack_pieces(
+    splits: Sequence[Mapping[str, Sequence[str]]],
+    *,
+    work_dir: str | os.PathLike[str],
+    workers: int = 1,
+) -> int:
+    """Pack every (piece, role) that the splits' parts hold, on ``workers`` processes.
+
+    :func:`write_shards` packs what is missing itself, one piece after the
+    other in the calling process; a dataset build packs first, in parallel,
+    so that writing the shards only copies compressed groups.
+
+    Parameters
+    ----------
+    splits : sequence of mapping
+        Each split's parts: part name -> piece ids (the role of a part named
+        other than train, valid or test is ``test``, as in :func:`write_shards`).
+    work_dir : path-like
+        The build's work directory.
+    workers : int
+        Worker processes; 1 packs in this process.
+
+    Returns
+    -------
+    int
+        The number of (piece, role) pairs packed now or found packed (a piece
+        that is not built is left to :func:`write_shards` to report).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    entries = index_by_id(WorkDir(Path(work_dir)))
+    wanted = sorted(
+        {
+            (piece_id, _part_role(part, None))
+            for parts in splits
+            for part, ids in parts.items()
+            for piece_id in ids
+            if piece_id in entries
+        }
+    )
+    jobs = [
+        (str(work_dir), piece_id, role, piece_metadata(entries[piece_id], role))
+        for piece_id, role in wanted
+    ]
+    if workers <= 1 or len(jobs) <= 1:
+        return sum(_pack_one(*job) for job in jobs)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(_pack_one, *zip(*jobs, strict=True), chunksize=4))

@@ -58,6 +58,7 @@ def _document():
             "failure_classes": {"lilypond": 1},
             "wall_seconds": 12.34,
             "workers": 2,
+            "worker_idle_seconds": 15.7,
             "cpu_count": 4,
             "lilypond_version": "2.25.12",
             "lilypond_seconds_median": 2.5,
@@ -119,6 +120,7 @@ def test_facts_and_tables_of_the_sections():
         "through every stage": "2 (66.7 %), of which 0 with LilyPond errors in the log",
         "failed": "1",
         "wall time": "12.3 s with 2 worker(s) on 4 CPU(s)",
+        "worker idle time (per-piece phase)": "15.7 s",
         "LilyPond": "2.25.12: median 2.5 s, total 7.5 s",
         "sandbox": "-",
         "syntax rules (files rewritten)": "none",
@@ -285,3 +287,20 @@ def test_group_spans_of_tables():
     table = Table((Column("group"), Column("n", "number")), rows, grouped=True)
     assert table.group_spans() == (2, 0, 3, 0, 0, 1)
     assert Table(table.columns, rows).group_spans() == (1,) * 6
+
+
+def test_worker_idle_time_is_worker_seconds_less_the_stages_seconds(tmp_path):
+    from msmd_builder.pipeline.report.write import load_report, write_report
+    from msmd_builder.pipeline.run import PieceOutcome
+
+    outcomes = [
+        PieceOutcome("a", "ok", "align", seconds={"render": 2.5, "align": 0.5}),
+        PieceOutcome("b", "ok", "align", seconds={"render": 1.0}),
+    ]
+    # Two workers for 4 s of the per-piece phase (the whole build took 10 s): 8 - 4 = 4 idle.
+    json_path, _ = write_report(
+        outcomes, out_dir=tmp_path, name="r", wall_seconds=10.0, workers=2, pieces_wall_seconds=4.0
+    )
+    assert load_report(json_path)["summary"]["worker_idle_seconds"] == 4.0
+    json_path, _ = write_report(outcomes, out_dir=tmp_path, name="r", wall_seconds=1.5, workers=2)
+    assert load_report(json_path)["summary"]["worker_idle_seconds"] == 0.0

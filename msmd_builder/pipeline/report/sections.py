@@ -122,6 +122,10 @@ def _summary(summary: Mapping[str, Any], pieces: Sequence[Mapping[str, Any]]) ->
                 f"{format_value(summary.get('cpu_count'))} CPU(s)",
             ),
             Fact(
+                "worker idle time (per-piece phase)",
+                f"{format_value(summary.get('worker_idle_seconds'))} s",
+            ),
+            Fact(
                 "LilyPond",
                 f"{format_value(summary.get('lilypond_version'))}: median "
                 f"{format_value(summary.get('lilypond_seconds_median'))} s, total "

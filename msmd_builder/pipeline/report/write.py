@@ -35,11 +35,15 @@ def write_report(
     workers: int,
     extra_summary: dict[str, Any] | None = None,
     title: str | None = None,
+    pieces_wall_seconds: float | None = None,
 ) -> tuple[Path, Path]:
     """Write a build report as JSON (all facts) and Markdown (for people).
 
     ``extra_summary`` adds facts of later, whole-dataset steps (splits,
     shards, their Table-1 statistics, the recordings aligned) to the summary.
+    ``pieces_wall_seconds`` is the wall time of the per-piece phase (default
+    ``wall_seconds``); the workers' idle time is ``workers`` times it less the
+    seconds the pieces' stages took.
 
     Returns
     -------
@@ -81,6 +85,9 @@ def write_report(
                 if o.status != "failed" and "repeats_fallback_class" in o.details
             )
         ),
+        "worker_idle_seconds": _idle_seconds(
+            outcomes, workers, wall_seconds if pieces_wall_seconds is None else pieces_wall_seconds
+        ),
         "repeats_on_timeline": sum(1 for p in pieces if on_timeline(p)),
         "jumps_read_by_rule": sum(1 for p in pieces if jump_readings_of(p)),
     }
@@ -95,6 +102,12 @@ def write_report(
     markdown = render_markdown(report_sections(document), title or f"Build report: {name}")
     atomic_write_text(md_path, markdown)
     return json_path, md_path
+
+
+def _idle_seconds(outcomes: Sequence[PieceOutcome], workers: int, wall: float) -> float:
+    """Worker seconds of the per-piece phase in which no stage of any piece ran."""
+    busy = sum(sum(o.seconds.values()) for o in outcomes)
+    return round(max(workers * wall - busy, 0.0), 2)
 
 
 def load_report(path: str | Path) -> dict:

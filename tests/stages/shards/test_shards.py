@@ -48,8 +48,9 @@ from msmd_builder.stages.perform.plans import PerformanceRecipe, SplitRecipe
 from msmd_builder.stages.perform.soundfonts import load_soundfonts, locate
 from msmd_builder.stages.perform.stage import PerformSettings
 from msmd_builder.stages.perform.stage import run as perform_stage
-from msmd_builder.stages.shards import write_shards
+from msmd_builder.stages.shards import pack_pieces, write_shards
 from tests.conftest import EXAMPLES_ROOT
+from tests.helpers.writes import file_writes
 
 CHORALE = "ExampleA__O2__tied-chorale"  # one page
 ETUDE = "ExampleC__O25__sixteenth-etude"  # several pages
@@ -451,6 +452,59 @@ def test_two_builds_give_identical_checksums_and_bytes(work, written, tmp_path):
             lambda name, obj: stamped.append(name) if h5py.h5o.get_info(obj.id).mtime else None
         )
         assert stamped == []
+
+
+def _packed(work: Path) -> dict[str, tuple[int, int]]:
+    return {
+        f"{piece_id}/{name}": stamp
+        for piece_id in (CHORALE, ETUDE)
+        for name, stamp in file_writes(PieceDir.of(work, piece_id).packed).items()
+    }
+
+
+def test_a_piece_is_compressed_once_per_role_and_copied_as_it_is(work, written, tmp_path):
+    out, manifest = written
+    packed = _packed(work)
+    # One group per piece and role the split holds: CHORALE train and test, ETUDE all three.
+    assert sorted(packed) == [
+        f"{CHORALE}/test.h5",
+        f"{CHORALE}/test.json",
+        f"{CHORALE}/train.h5",
+        f"{CHORALE}/train.json",
+        f"{ETUDE}/test.h5",
+        f"{ETUDE}/test.json",
+        f"{ETUDE}/train.h5",
+        f"{ETUDE}/train.json",
+        f"{ETUDE}/valid.h5",
+        f"{ETUDE}/valid.json",
+    ]
+    # Another split holding the pieces in the same roles compresses nothing again,
+    # and its groups are the packed ones, byte for byte (the shards are identical).
+    settings = {
+        "max_shard_bytes": SMALL_SHARD,
+        "build_info": {"seed": 3, "recipe": RECIPE.to_dict()},
+    }
+    other = write_shards("mix", PARTS, work_dir=work, out_dir=tmp_path / "other", **settings)
+    assert _packed(work) == packed
+    assert other.to_dict() == manifest.to_dict()
+    for shard in (out / "mix").glob("*.h5"):
+        assert (tmp_path / "other" / "mix" / shard.name).read_bytes() == shard.read_bytes()
+    # Packed again from scratch, in two worker processes, a second later: the same bytes.
+    for piece_id in (CHORALE, ETUDE):
+        shutil.rmtree(PieceDir.of(work, piece_id).packed)
+    time.sleep(1.1)
+    assert pack_pieces([PARTS], work_dir=work, workers=2) == 5  # UNKNOWN is not in the index
+    assert sorted(_packed(work)) == sorted(packed)
+    repacked = _packed(work)
+    again = write_shards("mix", PARTS, work_dir=work, out_dir=tmp_path / "again", **settings)
+    assert _packed(work) == repacked  # write_shards found everything packed
+    assert again.to_dict() == manifest.to_dict()
+    for shard in (out / "mix").glob("*.h5"):
+        assert (tmp_path / "again" / "mix" / shard.name).read_bytes() == shard.read_bytes()
+    # A damaged packed group is packed again.
+    PieceDir.of(work, ETUDE).packed_piece("valid").write_bytes(b"damaged")
+    fixed = write_shards("mix", PARTS, work_dir=work, out_dir=tmp_path / "fixed", **settings)
+    assert fixed.to_dict() == manifest.to_dict()
 
 
 def test_killed_write_resumes_to_the_same_split(work, written, tmp_path):
