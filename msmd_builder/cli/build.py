@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -428,7 +429,38 @@ def dataset_command(
         recordings=requests,
         recording_settings=RecordingSettings(repeats=recording_repeats),
     )
+    from msmd_builder.pipeline import glance
+    from msmd_builder.pipeline.run import preflight
+
+    ignored = {"workers", "dask_scheduler", "force"}  # they do not change what is built
+    request = {
+        name: value
+        for name, value in click.get_current_context().params.items()
+        if name not in ignored
+    }
+    stamp_of = functools.partial(
+        glance.build_stamp,
+        {**request, "settings": repr(settings), "options": repr(options)},
+        work_dir=work_dir,
+        out_dir=out,
+        corpus_root=corpus_root(wd),
+        entries=entries,
+        inputs=[*split_files, *([recordings] if recordings is not None else [])],
+    )
+    if not force:
+        preflight(settings)  # a missing tool or a changed soundfont still stops the run
+        if glance.is_unchanged(out, stamp_of()):
+            click.echo(
+                f"nothing changed since the last complete build of {out} "
+                f"({len(entries)} pieces); report: {out / 'report.md'}"
+            )
+            return
+    glance.remove_stamp(out)
     result = _run_with_progress(entries, settings, workers, dask_scheduler, options)
+    if not any(
+        o.status == "failed" and o.error_class in glance.TRANSIENT_CLASSES for o in result.outcomes
+    ):
+        glance.store_stamp(out, stamp_of())
     counts = Counter(o.status for o in result.outcomes)
     click.echo(
         f"{len(result.outcomes)} pieces in {result.wall_seconds:.1f} s: {counts.get('ok', 0)} ok, "

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from msmd_builder.cli import main
 from msmd_builder.dataset.reader import open_split
+from msmd_builder.pipeline.glance import STAMP_FILE
 from tests.helpers.writes import file_writes
 from tests.pipeline.conftest import build, dataset_arguments
 
@@ -72,16 +73,33 @@ def test_default_dataset_is_complete(built):
 def test_rerun_with_nothing_changed_does_nothing(built):
     root, first = built
     pieces = file_writes(root / "work" / "pieces")
-    split = file_writes(root / "out" / "all")
-    assert sum(name.endswith(".h5") for name in split) >= 3  # train, valid and test shards
+    out = file_writes(root / "out")
+    assert sum(name.startswith("all/") and name.endswith(".h5") for name in out) >= 3
+    assert STAMP_FILE in out  # the complete build was stamped
+    # At a glance: nothing the build read or wrote has changed, so nothing runs.
+    result = CliRunner().invoke(main, dataset_arguments(root / "work", root / "out"))
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last complete build" in result.output
+    assert file_writes(root / "work" / "pieces") == pieces
+    assert file_writes(root / "out") == out
+    # A file touched (same content, new time) makes the build check every cache:
+    # no stage of any piece runs, shards and manifest are kept, the report is new.
+    split_file = root / "out" / "splits" / "all.yaml"
+    os.utime(split_file, ns=(time.time_ns(), time.time_ns()))
     report = build(root / "work", root / "out")
     assert file_writes(root / "work" / "pieces") == pieces  # no stage of any piece ran
-    assert file_writes(root / "out" / "all") == split  # shards and manifest kept
+    after = file_writes(root / "out")
+    assert {k: v for k, v in after.items() if k.startswith("all/")} == {
+        k: v for k, v in out.items() if k.startswith("all/")
+    }
+    assert after["report.json"] != out["report.json"] and after[STAMP_FILE] != out[STAMP_FILE]
     assert [(p["piece_id"], p["status"]) for p in report["pieces"]] == [
         (p["piece_id"], p["status"]) for p in first["pieces"]
     ]
     for piece in report["pieces"]:
         assert piece["details"]["perform_seconds"] == {}, piece["piece_id"]  # none synthesized
+    again = CliRunner().invoke(main, dataset_arguments(root / "work", root / "out"))
+    assert "nothing changed" in again.output  # stamped again
 
 
 def test_killed_build_resumes_to_identical_shards(built, tmp_path):
