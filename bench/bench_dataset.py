@@ -15,7 +15,8 @@ fresh work and output directory (``--keep`` reuses them), then prints:
 - the peak resident memory of a worker (with its LilyPond children);
 - shard bytes per piece and per split;
 - with ``--speedup-sample N``: the same build of N seeded-random pieces with
-  1 and with 2 workers in fresh directories, and the ratio of their wall times.
+  1 and with 2 workers in fresh directories, ``--speedup-runs`` times (default
+  3), and the ratio of the two wall times of each run and their median.
 """
 
 from __future__ import annotations
@@ -65,17 +66,21 @@ def print_figures(out: Path, wall: float) -> None:
     stage = summary["stage_seconds_total"]
     perf = summary.get("performance_totals") or {}
     perf_sec = perf.get("seconds", {})
-    cpu = sum(stage.values()) + sum(
-        summary.get("phase_seconds", {}).get(k, 0) for k in ("splits", "shards")
-    )
+    phases = summary.get("phase_seconds", {})
+    cpu = sum(stage.values()) + sum(phases.get(k, 0) for k in ("splits", "shards"))
     print(f"pieces: {summary['pieces']}  {summary['status_counts']}")
     print(f"wall: {wall:.1f} s ({wall / 60:.1f} min) with {summary['workers']} workers")
     print("stage seconds (sum over pieces, share of their sum):")
     for name, sec in stage.items():
         print(f"  {name:10s} {sec:9.1f}  {100 * sec / cpu:5.1f} %")
     for name in ("splits", "shards"):
-        sec = summary.get("phase_seconds", {}).get(name, 0.0)
+        sec = phases.get(name, 0.0)
         print(f"  {name:10s} {sec:9.1f}  {100 * sec / cpu:5.1f} %")
+    print(
+        "phases (wall seconds): "
+        + ", ".join(f"{name} {sec:.1f}" for name, sec in phases.items())
+        + f"; worker idle time in the per-piece phase {summary.get('worker_idle_seconds')} s"
+    )
     lily = summary["lilypond_seconds_total"]
     synth = perf_sec.get("synthesis", 0.0)
     print(
@@ -120,6 +125,9 @@ def main() -> None:
         default=0,
         help="only measure 1 vs 2 workers on N seeded-random pieces",
     )
+    parser.add_argument(
+        "--speedup-runs", type=int, default=3, help="pairs of runs for --speedup-sample"
+    )
     args = parser.parse_args()
     extra = [arg for f in args.split_file for arg in ("--split-file", f)]
 
@@ -129,17 +137,29 @@ def main() -> None:
 
         ids = sorted(e.piece_id for e in select_keyboard(scan_corpus(Path(args.mutopia_root))))
         sample = random.Random(0).sample(ids, args.speedup_sample)
-        walls = {}
-        for workers in (1, 2):
-            work, out = (
-                args.work_dir.with_name(f"speedup-{workers}"),
-                args.out.with_name(f"speedup-out-{workers}"),
-            )
-            fresh(work, out)
-            pieces = [arg for p in sample for arg in ("--piece", p)]
-            walls[workers] = run_build(args.mutopia_root, work, out, workers, pieces)
-            print(f"{len(sample)} pieces, {workers} worker(s): {walls[workers]:.1f} s")
-        print(f"speed-up 1 -> 2 workers: {walls[1] / walls[2]:.2f}x")
+        walls: dict[int, list[float]] = {1: [], 2: []}
+        ratios = []
+        for run in range(args.speedup_runs):
+            for workers in (1, 2):
+                work, out = (
+                    args.work_dir.with_name(f"speedup-{workers}"),
+                    args.out.with_name(f"speedup-out-{workers}"),
+                )
+                fresh(work, out)
+                pieces = [arg for p in sample for arg in ("--piece", p)]
+                walls[workers].append(run_build(args.mutopia_root, work, out, workers, pieces))
+                print(
+                    f"run {run + 1}: {len(sample)} pieces, {workers} worker(s): "
+                    f"{walls[workers][-1]:.1f} s",
+                    flush=True,
+                )
+            ratios.append(walls[1][-1] / walls[2][-1])
+            print(f"run {run + 1}: speed-up 1 -> 2 workers {ratios[-1]:.3f}x", flush=True)
+        print(
+            f"median wall: 1 worker {statistics.median(walls[1]):.1f} s, 2 workers "
+            f"{statistics.median(walls[2]):.1f} s; speed-up per run "
+            f"{[round(r, 3) for r in ratios]}, median {statistics.median(ratios):.3f}x"
+        )
         return
 
     if not args.keep:
