@@ -39,7 +39,7 @@ class _Candidate:
     blocks: list[_Block]
     problems: list[str]
     structural: str = ""
-    """``collection`` or ``header-only`` when the piece cannot be selected."""
+    """``collection``, ``header-only`` or ``midi-companion`` when the piece cannot be selected."""
     sidecar: str = ""
     """Header-only file whose header this piece adopted."""
 
@@ -85,7 +85,11 @@ def scan_corpus(mutopia_root: Path, *, progress: bool = False) -> list[PieceEntr
       the one named like the folder (``<piece>-lys/<piece>.ly``). That file
       becomes the piece with the header-only file's header first (problem
       ``header-sidecar:<file>``). Without such a file the header-only file stays
-      a piece with the problem ``header-only`` and is not selected.
+      a piece with the problem ``header-only`` and is not selected;
+    * a file named like a piece of the same folder with ``-mid`` or ``-midi``
+      added (``x-midi.ly`` beside ``x.ly``) that asks for MIDI output only (a
+      ``\midi`` block, no ``\layout``) is that piece's MIDI companion, with
+      no sheet of its own: problem ``midi-companion:<piece>``, not selected.
 
     The piece id is MSMD's ``<ComposerDir>__<OpusDir>__<main file stem>``,
     ``ComposerDir`` and ``OpusDir`` being the first two path components below
@@ -142,8 +146,43 @@ def scan_corpus(mutopia_root: Path, *, progress: bool = False) -> list[PieceEntr
             _add_problem(cand.problems, f"collection:{len(inner)}")
 
     _adopt_sidecar_headers(tree, paths, included, expansions, pieces)
+    _mark_midi_companions(pieces)
     entries = [_make_entry(cand) for cand in pieces.values()]
     return _assign_ids(entries)
+
+
+_MIDI_COMPANION_RE = re.compile(r"^(?P<stem>.+)[-_](?:mid|midi)$", re.IGNORECASE)
+_COMMENT_RE = re.compile(r"%\{.*?%\}|%[^\n]*", re.DOTALL)
+
+
+def _prints_nothing(text: str) -> bool:
+    r"""Tell whether a source asks for MIDI output only: ``\midi`` and no ``\layout``."""
+    code = _COMMENT_RE.sub("", text)
+    return "\\midi" in code and "\\layout" not in code
+
+
+def _mark_midi_companions(pieces: dict[str, _Candidate]) -> None:
+    r"""Mark ``x-mid.ly`` / ``x-midi.ly`` beside a piece ``x.ly`` that prints nothing.
+
+    Some Mutopia packages ship, beside the piece, a copy of it for MIDI output
+    only (spacer rests where the print overlaps notes, repeats written out):
+    its scores have a ``\midi`` block and no ``\layout``, so LilyPond prints
+    no page of it.  It is the piece's music again with no sheet of its own, not
+    a piece: it stays in the index with the problem ``midi-companion:<piece>``
+    and is not selected.  A companion that prints (MSMD has one, Schumann
+    Op. 124 No. 16) stays a piece.
+    """
+    for path, cand in pieces.items():
+        if cand.structural:
+            continue
+        posix = PurePosixPath(path)
+        match = _MIDI_COMPANION_RE.match(posix.stem)
+        if match is None:
+            continue
+        sibling = str(posix.with_name(match.group("stem") + posix.suffix))
+        if sibling in pieces and sibling != path and _prints_nothing(cand.main.raw_text):
+            cand.structural = "midi-companion"
+            _add_problem(cand.problems, f"midi-companion:{pieces[sibling].main.rel}")
 
 
 def _adopt_sidecar_headers(

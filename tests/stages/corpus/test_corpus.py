@@ -451,3 +451,24 @@ def test_real_known_pieces(real_entries: list[PieceEntry], piece_id: str, select
 def test_real_index_round_trip(real_entries: list[PieceEntry], tmp_path: Path) -> None:
     write_index(real_entries, tmp_path / "index.csv")
     assert read_index(tmp_path / "index.csv") == real_entries
+
+
+def test_midi_companion_is_not_a_piece_of_its_own(tmp_path: Path) -> None:
+    root = tmp_path / "mutopia"
+    folder = root / "ftp" / "EtaE" / "O1" / "song-lys"
+    folder.mkdir(parents=True)
+    header = '\\version "2.10.0"\n\\header {\n  mutopiainstrument = "Piano"\n}\n'
+    midi_only = "% no \\layout here\n\\score { { c'2 c' } \\midi { } }\n"
+    (folder / "song.ly").write_text(header + "\\score { { c'1 } \\layout { } }\n")
+    for name in ("song-midi.ly", "song_mid.ly", "other-mid.ly"):
+        (folder / name).write_text(header + midi_only)
+    (folder / "song-mid.ly").write_text(header + "\\score { { c'1 } \\layout { } \\midi { } }\n")
+    entries = {e.piece_id: e for e in scan_corpus(root)}
+    assert entries["EtaE__O1__song"].is_keyboard
+    for companion in ("EtaE__O1__song-midi", "EtaE__O1__song_mid"):
+        e = entries[companion]
+        assert e.problems == ("midi-companion:ftp/EtaE/O1/song-lys/song.ly",)
+        assert (e.is_keyboard, e.selection_reason) == (False, "rejected:midi-companion")
+    # A companion that prints is a piece (MSMD has one), and so is a -mid file beside no piece.
+    assert entries["EtaE__O1__song-mid"].is_keyboard
+    assert entries["EtaE__O1__other-mid"].is_keyboard
