@@ -76,7 +76,11 @@ def _code_digest() -> str:
 
 
 def _tool_versions() -> dict[str, str]:
-    versions = {}
+    """Return the versions of the tools and libraries whose output the build keeps."""
+    from msmd_builder.lilypond.tools import lilypond_version
+    from msmd_builder.stages.perform.fluidsynth import fluidsynth_version
+
+    versions = {"lilypond-binary": lilypond_version(), "libfluidsynth": fluidsynth_version()}
     for name in ("lilypond", "pyfluidsynth", "numpy", "scipy", "h5py", "librosa", "pillow"):
         try:
             versions[name] = version(name)
