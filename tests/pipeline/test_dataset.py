@@ -102,8 +102,7 @@ def test_rerun_with_nothing_changed_does_nothing(built):
     assert "nothing changed" in again.output  # stamped again
 
 
-def test_killed_build_resumes_to_identical_shards(built, tmp_path):
-    root, _ = built
+def test_killed_build_resumes_to_identical_shards(tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     command = [sys.executable, "-m", "msmd_builder.cli", *dataset_arguments(work, out)]
     process = subprocess.Popen(
@@ -119,10 +118,20 @@ def test_killed_build_resumes_to_identical_shards(built, tmp_path):
     process.wait()
     assert not (out / "all" / "manifest.json").exists()
 
-    build(work, out)
-    resumed, uninterrupted = piece_checksums(out, "all"), piece_checksums(root / "out", "all")
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The uninterrupted build to compare with runs as a command too: builds started in
+    # this test process, after other tests ran here, have been seen to hold
+    # held-out-soundfont spectrograms that differ in their last bits (not yet understood).
+    ref = tmp_path / "ref"
+    subprocess.run(
+        [sys.executable, "-m", "msmd_builder.cli", *dataset_arguments(ref / "work", ref / "out")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    resumed, uninterrupted = piece_checksums(out, "all"), piece_checksums(ref / "out", "all")
     differing = sorted(k for k in resumed if resumed[k] != uninterrupted.get(k))
-    assert resumed == uninterrupted, record_differences(out, root / "out", differing)
+    assert resumed == uninterrupted, record_differences(out, ref / "out", differing)
 
 
 def record_differences(first: Path, second: Path, piece_ids: list[str]) -> str:
