@@ -64,14 +64,24 @@ def _stat(path: Path) -> str:
 
 
 def _code_digest() -> str:
-    """Hash of the package's own files and the hooks (the code that made the outputs)."""
+    """Hash of the code that made the outputs: the package, the hooks, the soundfont list.
+
+    The hooks and ``soundfonts.txt`` sit beside the package in a checkout and
+    inside it in an installed wheel, so they are found where the build finds
+    them (:func:`~msmd_builder.lilypond.tools.patches_dir`,
+    :func:`~msmd_builder.stages.perform.soundfonts.default_soundfonts_file`).
+    """
     import msmd_builder
+    from msmd_builder.lilypond.tools import patches_dir
+    from msmd_builder.stages.perform.soundfonts import default_soundfonts_file
 
     digest = hashlib.sha256()
     package = Path(msmd_builder.__file__).resolve().parent
-    for line in _tree(package):
-        name = line.split("\0", 1)[0]
-        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    for folder in (package, patches_dir()):
+        for line in _tree(folder):
+            name = line.split("\0", 1)[0]
+            digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    digest.update(default_soundfonts_file().read_bytes())
     return digest.hexdigest()
 
 

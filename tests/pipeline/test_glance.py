@@ -70,3 +70,28 @@ def test_a_missing_or_foreign_stamp_is_never_unchanged(tmp_path):
     assert not is_unchanged(tmp_path, "0" * 64)  # no format name: not ours
     (tmp_path / STAMP_FILE).write_text("not json")
     assert not is_unchanged(tmp_path, "0" * 64)
+
+
+def test_the_stamp_changes_with_the_hooks(tmp_path, monkeypatch):
+    import shutil
+
+    from msmd_builder.lilypond.tools import patches_dir
+
+    hooks = tmp_path / "hooks"
+    shutil.copytree(patches_dir(), hooks)
+    monkeypatch.setenv("MSMD_LILYPOND_PATCHES", str(hooks))
+    (tmp_path / "out").mkdir()
+
+    def stamp() -> str:
+        return build_stamp(
+            {},
+            work_dir=tmp_path / "work",
+            out_dir=tmp_path / "out",
+            corpus_root=tmp_path,
+            entries=[],
+        )
+
+    first = stamp()
+    with open(hooks / "msmd.ily", "a", encoding="utf-8") as handle:
+        handle.write("% edited\n")
+    assert stamp() != first
