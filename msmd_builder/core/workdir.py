@@ -199,7 +199,7 @@ class PieceDir:
         """Return the ``.flac`` file of one performance (when audio is kept)."""
         return self.perform / f"{performance_id}.flac"
 
-    # recordings
+    # shards
     @property
     def packed(self) -> Path:
         """A piece's shard groups, compressed once per split role and copied into shards."""
@@ -213,6 +213,7 @@ class PieceDir:
         """Return the record (key, counts, checksum) of :meth:`packed_piece`."""
         return self.packed / f"{role}.json"
 
+    # recordings
     @property
     def recordings(self) -> Path:
         """Caches of the recordings step (the references a recording is aligned to)."""
