@@ -29,11 +29,16 @@ def onset_strength(
     """Spectral-flux onset strength of mono audio.
 
     Centred Hann-windowed STFT frames, magnitude compressed as
-    ``log1p(1000 * |X| / peak)`` (``peak`` = the audio's maximum absolute
+    ``log2(1 + 1000 * |X| / peak)`` (``peak`` = the audio's maximum absolute
     value, so the result does not depend on the level), then the half-wave
     rectified increase of each bin over the maximum of its three neighbours in
     the previous frame (a light SuperFlux, which ignores the chorus and
     vibrato wobble), summed over bins.
+
+    The spectra are computed in float32 (scipy's FFT) and compressed with a
+    base-2 logarithm: about three times faster than float64 and ``log1p``,
+    and the same detector, since :func:`detect_onsets` only compares the
+    strength with itself (a constant factor changes no peak).
 
     Parameters
     ----------
@@ -53,32 +58,39 @@ def onset_strength(
     times_sec : np.ndarray [shape=(n_frames,), dtype=float64]
         Centre of each frame, seconds.
     """
-    from scipy.ndimage import maximum_filter1d
+    import scipy.fft
 
-    x = np.asarray(audio, dtype=np.float64).ravel()
+    x = np.asarray(audio, dtype=np.float32).ravel()
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     n_frames = x.size // hop_samples + 1
     times = np.arange(n_frames) * hop_samples / sample_rate
+    strength = np.zeros(n_frames)
     if peak == 0.0:
-        return np.zeros(n_frames), times
-    x = x / peak
+        return strength, times
     half = frame_size // 2
     padded = np.pad(x, (half, half + hop_samples))
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame_size)[::hop_samples][:n_frames]
-    window = np.hanning(frame_size)
-    strength = np.zeros(n_frames)
-    previous: np.ndarray | None = None
-    block = 2048
+    # The level normalisation and the factor 1000 ride on the window.
+    window = (np.hanning(frame_size) * (1000.0 / peak)).astype(np.float32)
+    previous: np.ndarray | None = None  # the last frame's neighbourhood maxima
+    block = 512
     for start in range(0, n_frames, block):
-        spec = np.log1p(1000.0 * np.abs(np.fft.rfft(frames[start : start + block] * window)))
-        ref = maximum_filter1d(spec, size=3, axis=1)
+        spec = np.abs(scipy.fft.rfft(frames[start : start + block] * window, axis=1))
+        spec += 1.0
+        np.log2(spec, out=spec)
+        # Maximum over each bin and its two neighbours (the edge bins repeat themselves).
+        ref = spec.copy()
+        np.maximum(ref[:, 1:], spec[:, :-1], out=ref[:, 1:])
+        np.maximum(ref[:, :-1], spec[:, 1:], out=ref[:, :-1])
+        last = ref[-1].copy()
+        spec[1:] -= ref[:-1]
         if previous is None:
-            diff = spec[1:] - ref[:-1]
-            strength[start + 1 : start + spec.shape[0]] = np.maximum(diff, 0.0).sum(axis=1)
+            spec[0] = 0.0
         else:
-            diff = spec - np.vstack([previous, ref[:-1]])
-            strength[start : start + spec.shape[0]] = np.maximum(diff, 0.0).sum(axis=1)
-        previous = ref[-1:]
+            spec[0] -= previous
+        np.maximum(spec, 0.0, out=spec)
+        strength[start : start + spec.shape[0]] = spec.sum(axis=1, dtype=np.float64)
+        previous = last
     return strength, times
 
 

@@ -23,7 +23,7 @@ from msmd_builder.stages.perform.fluidsynth import (
     synthesize,
 )
 from msmd_builder.stages.perform.npz import FORMAT_NAME, load_performance
-from msmd_builder.stages.perform.onsets import verify_onsets
+from msmd_builder.stages.perform.onsets import onset_strength, verify_onsets
 from msmd_builder.stages.perform.plans import (
     HUMANIZED_RECIPE,
     MSMD_RECIPE,
@@ -541,6 +541,34 @@ def test_humanized_pedalled_performance_verifies():
     assert verify_onsets(audio, events).fraction_within_frame >= 0.98
     without = synthesize(events, soundfont_path=path)
     assert not np.array_equal(audio, without)  # the pedal changes the sound
+
+
+def _reference_onset_strength(audio: np.ndarray) -> np.ndarray:
+    """The onset strength written plainly: float64, natural log, scipy's maximum filter."""
+    from scipy.ndimage import maximum_filter1d
+
+    x = audio.astype(np.float64) / np.max(np.abs(audio))
+    n_frames = x.size // 128 + 1
+    padded = np.pad(x, (512, 512 + 128))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, 1024)[::128][:n_frames]
+    spec = np.log1p(1000.0 * np.abs(np.fft.rfft(frames * np.hanning(1024))))
+    ref = maximum_filter1d(spec, size=3, axis=1)
+    strength = np.zeros(n_frames)
+    strength[1:] = np.maximum(spec[1:] - ref[:-1], 0.0).sum(axis=1)
+    return strength
+
+
+def test_onset_strength_is_the_plain_formula_in_base_two():
+    # Long enough for several processing blocks, so the frames across block edges count.
+    path = _path_or_skip(SMALL)
+    events = snap_to_render_grid(realize(_plan(tempo_ratio=0.5), texture()))
+    audio = synthesize(events, soundfont_path=path)
+    assert audio.size // 128 + 1 > 3 * 512
+    strength, times = onset_strength(audio)
+    expected = _reference_onset_strength(audio) / np.log(2.0)
+    assert times.shape == strength.shape == expected.shape
+    assert strength[0] == 0.0
+    np.testing.assert_allclose(strength, expected, rtol=1e-3, atol=1e-3 * expected.max())
 
 
 def test_verify_onsets_edge_cases():
