@@ -48,6 +48,30 @@
    (format port "#msmd-builder/~a\t~a\n~a\n" table msmd-tables-version
            (string-join columns "\t")))
 
+%% The tables are written with display, not format: (ice-9 format) interprets its
+%% control string character by character, and with one call per notehead, event
+%% and coordinate it took a tenth or more of LilyPond's time on large pieces.
+#(define (msmd-row port . fields)
+   "Write FIELDS to PORT as one table row: each as display writes it (as format's
+~a does), separated by tabs, ended by a newline."
+   (if (pair? fields)
+       (begin
+         (display (car fields) port)
+         (for-each (lambda (field) (write-char #\tab port) (display field port)) (cdr fields))))
+   (newline port))
+
+#(define (msmd-row-string . fields)
+   "The row msmd-row writes, as a string."
+   (call-with-output-string (lambda (port) (apply msmd-row port fields))))
+
+#(define (msmd-flcc->string flcc)
+   "file:line:char of an input location's (file line char column), as format's ~a:~a:~a."
+   (call-with-output-string
+    (lambda (port)
+      (display (car flcc) port) (write-char #\: port)
+      (display (cadr flcc) port) (write-char #\: port)
+      (display (caddr flcc) port))))
+
 #(define msmd-layout-score-index -1)
 #(define msmd-midi-score-index -1)
 #(define msmd-midi-voice-index -1)  % Voice contexts of the current MIDI score, counted
@@ -111,7 +135,7 @@ moment for marks at a bar line; \"\" when unknown."
          (set! msmd-marks-port (open-output-file (msmd-output-file ".msmd-marks.tsv")))
          (msmd-table-header msmd-marks-port "marks"
                             '("score" "moment_main" "grob" "text" "end_main"))))
-   (format msmd-marks-port "~a\t~a\t~a\t~a\t~a\n"
+   (msmd-row msmd-marks-port
            score
            (msmd-rational (ly:moment-main (ly:context-current-moment context)))
            (grob::name grob)
@@ -164,7 +188,7 @@ body it returns to and the moment END it does so."
          (msmd-table-header msmd-repeats-port "repeats"
                             '("score" "kind" "start_main" "end_main" "count" "alternatives"
                               "source"))))
-   (format msmd-repeats-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+   (msmd-row msmd-repeats-port
            score kind (msmd-rational start) (if end (msmd-rational end) "")
            (or count "") alternatives source)
    (force-output msmd-repeats-port))
@@ -174,7 +198,7 @@ body it returns to and the moment END it does so."
    (let ((origin (ly:music-property music 'origin #f)))
      (if (ly:input-location? origin)
          (let ((flcc (ly:input-file-line-char-column origin)))
-           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (caddr flcc)))
+           (msmd-flcc->string flcc))
          "")))
 
 #(define (msmd-output-file suffix)
@@ -199,7 +223,7 @@ body it returns to and the moment END it does so."
    (let ((origin (ly:event-property event 'origin #f)))
      (if (ly:input-location? origin)
          (let ((flcc (ly:input-file-line-char-column origin)))
-           (format #f "~a:~a:~a" (car flcc) (cadr flcc) (caddr flcc)))
+           (msmd-flcc->string flcc))
          "")))
 
 #(define (msmd-geometry-engraver context)
@@ -256,7 +280,7 @@ body it returns to and the moment END it does so."
               (pitch (ly:event-property event 'pitch #f))
               (duration (ly:event-property event 'duration #f)))
           (if (and msmd-performed-port (ly:pitch? pitch))
-              (format msmd-performed-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+              (msmd-row msmd-performed-port
                       score
                       (msmd-event-id event)
                       voice
@@ -285,7 +309,7 @@ body it returns to and the moment END it does so."
 #(define (msmd-log-barline score moment glyph alternative)
    "Remember one bar line (or start of an alternative, GLYPH empty) for the barlines table."
    (set! msmd-pending-barlines
-         (cons (format #f "~a\t~a\t~a\t~a\n"
+         (cons (msmd-row-string
                        score (msmd-rational (ly:moment-main moment)) glyph alternative)
                msmd-pending-barlines)))
 
@@ -370,7 +394,31 @@ body it returns to and the moment END it does so."
      (cons (+ margin (ly:output-def-lookup layout 'horizontal-shift 0.0) x (car extra))
            (+ (ly:prob-property page 'top-margin 0.0) y (cdr extra)))))
 
-#(define (msmd-fmt x) (format #f "~,3f" x))
+#(define (msmd-fmt x)
+   "X with three decimals, exactly as (format #f \"~,3f\" X) writes it: the shortest
+decimal form of X rounded half up (away from zero) at the third decimal."
+   (let* ((y (abs (exact->inexact x)))
+          (scaled (* y 1000.0))
+          (whole (floor scaled))
+          (rest (- scaled whole)))
+     (if (and (< y 1e6) (> (abs (- rest 0.5)) 1e-6))
+         ;; Far from a half: the binary value rounds as its decimal form does.
+         (let ((r (inexact->exact (if (< rest 0.5) whole (+ whole 1.0)))))
+           (msmd-fixed3 (or (< x 0) (eqv? x -0.0)) r))
+         (msmd-fmt-exact x))))
+
+#(define (msmd-fixed3 negative thousandths)
+   (let ((fraction (number->string (remainder thousandths 1000))))
+     (string-append (if negative "-" "") (number->string (quotient thousandths 1000)) "."
+                    (make-string (- 3 (string-length fraction)) #\0) fraction)))
+
+#(define (msmd-fmt-exact x)
+   "msmd-fmt near a half: round the shortest decimal form itself, as format does."
+   (if (or (inf? x) (nan? x))
+       (format #f "~,3f" x)
+       (let* ((s (number->string (exact->inexact x)))
+              (d (abs (string->number (string-append "#e" s)))))
+         (msmd-fixed3 (char=? (string-ref s 0) #\-) (floor (+ (* d 1000) 1/2))))))
 
 #(define (msmd-column-copies system-list)
    "Hash: original paper column -> list of (system . column as laid out in that system)."
@@ -468,7 +516,7 @@ body it returns to and the moment END it does so."
                                                    (ly:grob-relative-coordinate
                                                     (cdr closing) sys msmd-X))
                                          (cdr xs))))
-                            (format port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+                            (msmd-row port
                                     (list-ref common 0) (list-ref common 1) part
                                     (list-ref common 2) (list-ref common 3) (list-ref common 4)
                                     (list-ref common 5) (list-ref common 6) (list-ref common 7)
@@ -479,11 +527,11 @@ body it returns to and the moment END it does so."
                                     (msmd-fmt (* scale (+ (caddr info) x1)))
                                     (msmd-fmt (* scale (- (cadddr info) (car ys)))))))
                       (loop (1+ i) (1+ part)))))
-              (format port "~a\t~a\t0\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t-1\t-1\tnan\tnan\tnan\tnan\n"
-                      (list-ref common 0) (list-ref common 1) (list-ref common 2)
+              (msmd-row port
+                      (list-ref common 0) (list-ref common 1) 0 (list-ref common 2)
                       (list-ref common 3) (list-ref common 4) (list-ref common 5)
                       (list-ref common 6) (list-ref common 7) (list-ref common 8)
-                      (list-ref common 9)))))
+                      (list-ref common 9) -1 -1 "nan" "nan" "nan" "nan"))))
       (reverse msmd-pending-measures))))
 
 #(define (msmd-write-geometry layout pages)
@@ -547,7 +595,7 @@ body it returns to and the moment END it does so."
                  (ys (map (lambda (p) (ly:grob-extent p sys msmd-Y)) pieces)))
             (hashq-set! staves-of sys pieces)
             (if (pair? pieces)
-                (format systems-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+                (msmd-row systems-port
                         (car info) (cadr info) (length pieces)
                         (msmd-fmt (* scale (+ ox (apply min (map car xs)))))
                         (msmd-fmt (* scale (- oy (apply max (map cdr ys)))))
@@ -592,7 +640,7 @@ body it returns to and the moment END it does so."
                                (not (eq? #t (ly:grob-property grob 'transparent #f)))))
                  (xe (and info (ly:grob-extent grob sys msmd-X)))
                  (ye (and info (ly:grob-extent grob sys msmd-Y))))
-            (format heads-port "~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\t~a\n"
+            (msmd-row heads-port
                     score (msmd-event-id event)
                     (if info (cadr info) -1) (if info (car info) -1) staff-index
                     (if (and info (interval-sane? xe)) (msmd-fmt (* scale (+ (caddr info) (car xe)))) "nan")
