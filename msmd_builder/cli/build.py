@@ -300,7 +300,7 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 @click.option(
     "--tempo-robustness",
     is_flag=True,
-    help="Also render every piece at 0.5, 0.66, 1, 1.33 and 2 times its tempo with the "
+    help="Also render the test pieces at 0.5, 0.66, 1, 1.33 and 2 times their tempo with the "
     "held-out soundfont: the test performances of the 2019 paper's tempo-robustness "
     "evaluation (msmd-build evaluate).",
 )
@@ -318,6 +318,13 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     default="reference",
     show_default=True,
     help="Which performances get the independent audio onset check.",
+)
+@click.option(
+    "--all-roles",
+    is_flag=True,
+    help="Synthesize every split role's performances of every piece (7 training and 1 "
+    "held-out rendering with MSMD's recipe), not only those of the roles the requested "
+    "splits give it; for drawing other splits later without synthesizing.",
 )
 @click.option(
     "--max-shard-mb",
@@ -351,6 +358,7 @@ def dataset_command(
     reference_soundfont: str | None,
     keep_audio: bool,
     verify_onsets: str,
+    all_roles: bool,
     max_shard_mb: int,
     recordings: Path | None,
     recording_repeats: str,
@@ -369,8 +377,12 @@ def dataset_command(
     \b
     1. scan MUTOPIA_ROOT (when given, or when WORK_DIR has no index yet)
     2. per piece: normalize, render (LilyPond), score geometry, alignment,
-       performances (FluidSynth) and spectrograms, cached under WORK_DIR
-    3. splits drawn from the built pieces with --seed (and imported lists)
+       performances (FluidSynth) and spectrograms of the split roles the
+       requested splits give the piece (--all-roles: every role), cached
+       under WORK_DIR
+    3. splits drawn from the built pieces with --seed (and imported lists);
+       a piece that a failed piece moved into another role gets that
+       role's performances
     4. with --recordings: each recording aligned to its piece and added to
        it as a performance (role test unless the CSV says otherwise)
     5. HDF5 shards OUT/<split>/<part>-NNNNN.h5 with a manifest per split
@@ -428,6 +440,7 @@ def dataset_command(
         max_shard_bytes=max_shard_mb << 20,
         recordings=requests,
         recording_settings=RecordingSettings(repeats=recording_repeats),
+        all_roles=all_roles,
     )
     from msmd_builder.pipeline import glance
     from msmd_builder.pipeline.run import preflight

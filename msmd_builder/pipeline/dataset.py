@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,11 @@ class DatasetOptions:
     recording_settings : RecordingSettings or None
         How to align them; default
         :class:`~msmd_builder.stages.recordings.stage.RecordingSettings`.
+    all_roles : bool
+        Synthesize every split role's performances of every piece, not only
+        those of the roles the requested splits give it (so that other
+        splits can be drawn later without synthesizing).  A build that
+        requests no split at all synthesizes every role anyway.
     """
 
     out_dir: str
@@ -53,6 +58,7 @@ class DatasetOptions:
     max_shard_bytes: int = 1 << 30
     recordings: tuple[Any, ...] = ()
     recording_settings: Any = None
+    all_roles: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,6 @@ def build_dataset(
     from dataclasses import replace
 
     from msmd_builder.stages.shards import pack_pieces, write_shards
-    from msmd_builder.stages.splits.imports import import_split
-    from msmd_builder.stages.splits.recipes import make_split
     from msmd_builder.stages.splits.split import PARTS, write_split
     from msmd_builder.stages.splits.table1 import MSMD_TABLE1, split_statistics, table1_document
 
@@ -116,11 +120,59 @@ def build_dataset(
 
         recordings_preflight()  # before any piece: a missing library stops the run
     out = Path(options.out_dir)
+    wanted = [(recipe, None) for recipe in options.recipes]
+    wanted += [("leave-out", composer) for composer in options.leave_out]
+    every_role = options.all_roles or not (wanted or options.split_files)
+
+    def draw(built_ids: set[str], failed: Mapping[str, tuple[str, str]]) -> _Drawn:
+        return _draw_splits(entries, built_ids, failed, wanted, options.split_files, settings)
+
+    # The roles each piece has in the splits as they would be drawn if every
+    # piece built; after the build, the splits are drawn from the pieces that
+    # did, and a piece that moved into a role it was not performed for gets
+    # those performances then (the stages before perform are cached).
+    performed: dict[str, tuple[str, ...]] | None = None
+    if not every_role:
+        roles = draw({e.piece_id for e in entries}, {}).roles()
+        performed = {e.piece_id: roles.get(e.piece_id, ()) for e in entries}
     outcomes = run_pieces(
-        entries, settings, workers=workers, dask_scheduler=dask_scheduler, on_done=on_done
+        entries,
+        settings,
+        workers=workers,
+        dask_scheduler=dask_scheduler,
+        on_done=on_done,
+        perform_roles=performed,
     )
+    by_id = {o.piece_id: o for o in outcomes}
     phase_seconds = {"pieces": time.perf_counter() - started}
-    built_ids = {o.piece_id for o in outcomes if o.status != "failed"}
+    top_ups = 0
+    while True:
+        built_ids = {i for i, o in by_id.items() if o.status != "failed"}
+        failed = {i: (o.error_class, o.message) for i, o in by_id.items() if o.status == "failed"}
+        drawn = draw(built_ids, failed)
+        if performed is None:
+            break
+        short = {
+            piece_id: tuple(r for r in ROLE_ORDER if r in {*roles, *performed.get(piece_id, ())})
+            for piece_id, roles in drawn.roles().items()
+            if piece_id in built_ids and not set(roles) <= set(performed.get(piece_id, ()))
+        }
+        if not short:
+            break
+        phase("performances of new roles")
+        top_ups += len(short)
+        performed.update(short)
+        more = run_pieces(
+            [e for e in entries if e.piece_id in short],
+            settings,
+            workers=workers,
+            dask_scheduler=dask_scheduler,
+            perform_roles=performed,
+        )
+        for outcome in more:
+            by_id[outcome.piece_id] = _merged(by_id[outcome.piece_id], outcome)
+    outcomes = [by_id[e.piece_id] for e in entries]
+    phase_seconds["pieces"] = time.perf_counter() - started
 
     phase("recordings")
     mark = time.perf_counter()
@@ -129,29 +181,7 @@ def build_dataset(
 
     phase("splits")
     mark = time.perf_counter()
-    built = [e for e in entries if e.piece_id in built_ids]
-    failed = {o.piece_id: (o.error_class, o.message) for o in outcomes if o.status == "failed"}
-    splits: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    wanted = [(recipe, None) for recipe in options.recipes]
-    wanted += [("leave-out", composer) for composer in options.leave_out]
-    for recipe, composer in wanted:
-        label = recipe if composer is None else f"{composer}-out"
-        try:
-            split = make_split(built, recipe, seed=settings.perform.seed, leave_out=composer)
-        except ConfigError as exc:
-            skipped[label] = str(exc)
-            continue
-        if not split.parts.get("train") or not split.parts.get("test"):
-            skipped[label] = "no pieces for its train or test part among the built pieces"
-            continue
-        splits[split.name] = split
-    imports: dict[str, Any] = {}
-    for path in options.split_files:
-        imported = import_split(path, available_ids=built_ids, index=entries, failed=failed)
-        name = Path(path).stem
-        imports[name] = imported
-        splits[name] = replace(imported.split, name=name)
+    splits, imports, skipped = drawn.splits, drawn.imports, drawn.skipped
     for name, split in splits.items():
         write_split(split, out / "splits" / f"{name}.yaml")
     phase_seconds["splits"] = time.perf_counter() - mark
@@ -212,6 +242,8 @@ def build_dataset(
         "msmd_table1": table1_document(MSMD_TABLE1),
         "shards": {name: _manifest_summary(m) for name, m in manifests.items()},
         "recordings": recordings,
+        "performed_roles": "every role" if performed is None else "the splits' roles",
+        "pieces_performed_again_for_new_roles": top_ups,
         "phase_seconds": {k: round(v, 2) for k, v in phase_seconds.items()},
     }
     wall = time.perf_counter() - started
@@ -226,6 +258,81 @@ def build_dataset(
         pieces_wall_seconds=phase_seconds["pieces"],
     )
     return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
+
+
+#: Split roles in plan order.
+ROLE_ORDER = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """The splits drawn from a set of built pieces, the imported lists and the skipped recipes."""
+
+    splits: dict[str, Any]
+    imports: dict[str, Any]
+    skipped: dict[str, str]
+
+    def roles(self) -> dict[str, tuple[str, ...]]:
+        """Piece id -> the split roles it has in at least one split, in plan order."""
+        from msmd_builder.stages.shards import part_role
+
+        roles: dict[str, set[str]] = {}
+        for split in self.splits.values():
+            for part, ids in split.parts.items():
+                for piece_id in ids:
+                    roles.setdefault(piece_id, set()).add(part_role(part))
+        return {i: tuple(r for r in ROLE_ORDER if r in got) for i, got in roles.items()}
+
+
+def _draw_splits(
+    entries: Sequence[PieceEntry],
+    built_ids: set[str],
+    failed: Mapping[str, tuple[str, str]],
+    wanted: Sequence[tuple[str, str | None]],
+    split_files: Sequence[str],
+    settings: BuildSettings,
+) -> _Drawn:
+    """Draw the recipes' splits from ``built_ids`` with the build's seed, and import the lists."""
+    from dataclasses import replace
+
+    from msmd_builder.stages.splits.imports import import_split
+    from msmd_builder.stages.splits.recipes import make_split
+
+    built = [e for e in entries if e.piece_id in built_ids]
+    splits: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for recipe, composer in wanted:
+        label = recipe if composer is None else f"{composer}-out"
+        try:
+            split = make_split(built, recipe, seed=settings.perform.seed, leave_out=composer)
+        except ConfigError as exc:
+            skipped[label] = str(exc)
+            continue
+        if not split.parts.get("train") or not split.parts.get("test"):
+            skipped[label] = "no pieces for its train or test part among the built pieces"
+            continue
+        splits[split.name] = split
+    imports: dict[str, Any] = {}
+    for path in split_files:
+        imported = import_split(path, available_ids=built_ids, index=entries, failed=failed)
+        name = Path(path).stem
+        imports[name] = imported
+        splits[name] = replace(imported.split, name=name)
+    return _Drawn(splits, imports, skipped)
+
+
+def _merged(first: PieceOutcome, again: PieceOutcome) -> PieceOutcome:
+    """One piece's outcome over two passes: the second's result, both passes' seconds."""
+    from dataclasses import replace
+
+    seconds = dict(first.seconds)
+    for stage, sec in again.seconds.items():
+        seconds[stage] = seconds.get(stage, 0.0) + sec
+    details = {**first.details, **again.details}
+    rss = [o.details.get("worker_max_rss_mb") for o in (first, again)]
+    if all(isinstance(mb, (int, float)) for mb in rss):
+        details["worker_max_rss_mb"] = max(rss)  # type: ignore[type-var]
+    return replace(again, seconds=seconds, details=details)
 
 
 def _recordings(options: DatasetOptions, work_dir: str, built_ids: set[str]) -> list:

@@ -25,10 +25,10 @@ import resource
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from msmd_builder.core.errors import (
@@ -218,6 +218,7 @@ def run_pieces(
     workers: int = 1,
     dask_scheduler: str | None = None,
     on_done: Callable[[PieceOutcome], None] | None = None,
+    perform_roles: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[PieceOutcome]:
     """Process pieces in parallel, longest first; results in input order.
 
@@ -240,6 +241,9 @@ def run_pieces(
         piece becomes one task on its workers.
     on_done : callable, optional
         Called with each outcome as it completes (for progress display).
+    perform_roles : mapping, optional
+        Piece id -> the split roles its performances are for
+        (:attr:`PerformSettings.roles`); pieces not in it get every role.
 
     Raises
     ------
@@ -254,6 +258,7 @@ def run_pieces(
     outcomes: dict[str, PieceOutcome] = {}
     costs = estimate_costs(entries, settings.work_dir, settings.normalize.mutopia_root)
     queue = longest_first(entries, costs)
+    settings_of = _settings_per_piece(settings, perform_roles)
 
     def record(outcome: PieceOutcome) -> None:
         outcomes[outcome.piece_id] = outcome
@@ -262,20 +267,36 @@ def run_pieces(
 
     try:
         if dask_scheduler is not None:
-            _run_on_dask(queue, settings, dask_scheduler, record)
+            _run_on_dask(queue, settings_of, dask_scheduler, record)
         elif workers == 1:
             for entry in queue:
-                record(process_piece(entry, settings))
+                record(process_piece(entry, settings_of(entry)))
         else:
-            _run_on_pool(queue, settings, workers, record)
+            _run_on_pool(queue, settings_of, workers, record)
     finally:
         record_timings(settings.work_dir, {i: sum(o.seconds.values()) for i, o in outcomes.items()})
     return [outcomes[entry.piece_id] for entry in entries]
 
 
+def _settings_per_piece(
+    settings: BuildSettings, perform_roles: Mapping[str, tuple[str, ...]] | None
+) -> Callable[[PieceEntry], BuildSettings]:
+    """Return the settings of each piece: the shared ones, with its perform roles if given."""
+    if perform_roles is None:
+        return lambda _entry: settings
+
+    def settings_of(entry: PieceEntry) -> BuildSettings:
+        roles = perform_roles.get(entry.piece_id)
+        if roles is None:
+            return settings
+        return replace(settings, perform=replace(settings.perform, roles=tuple(roles)))
+
+    return settings_of
+
+
 def _run_on_pool(
     entries: Sequence[PieceEntry],
-    settings: BuildSettings,
+    settings: Callable[[PieceEntry], BuildSettings],
     workers: int,
     record: Callable[[PieceOutcome], None],
 ) -> None:
@@ -297,7 +318,7 @@ def _run_on_pool(
 
 def _run_shared(
     queue: Iterator[PieceEntry],
-    settings: BuildSettings,
+    settings: Callable[[PieceEntry], BuildSettings],
     workers: int,
     record: Callable[[PieceOutcome], None],
 ) -> tuple[list[PieceEntry], list[PieceEntry]]:
@@ -319,7 +340,7 @@ def _run_shared(
         while batch or pending:
             for position, entry in enumerate(batch):
                 try:
-                    pending[pool.submit(process_piece, entry, settings)] = entry
+                    pending[pool.submit(process_piece, entry, settings(entry))] = entry
                 except BrokenProcessPool:
                     unsent = batch[position:]
                     break
@@ -340,7 +361,7 @@ def _run_shared(
 
 def _retry_alone(
     entries: Sequence[PieceEntry],
-    settings: BuildSettings,
+    settings: Callable[[PieceEntry], BuildSettings],
     workers: int,
     record: Callable[[PieceOutcome], None],
 ) -> None:
@@ -356,7 +377,7 @@ def _retry_alone(
             while waiting and len(running) < workers:
                 entry = waiting.pop(0)
                 alone = ProcessPoolExecutor(max_workers=1)
-                running[alone.submit(process_piece, entry, settings)] = (entry, alone)
+                running[alone.submit(process_piece, entry, settings(entry))] = (entry, alone)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 entry, alone = running.pop(future)
@@ -377,7 +398,7 @@ def _retry_alone(
 
 def _run_on_dask(
     entries: Sequence[PieceEntry],
-    settings: BuildSettings,
+    settings: Callable[[PieceEntry], BuildSettings],
     address: str,
     record: Callable[[PieceOutcome], None],
 ) -> None:
@@ -400,7 +421,7 @@ def _run_on_dask(
             client.submit(
                 process_piece,
                 entry,
-                settings,
+                settings(entry),
                 pure=False,
                 key=f"piece-{entry.piece_id}-{run}",
                 priority=len(entries) - rank,

@@ -104,7 +104,7 @@ from msmd_builder.dataset.manifest import (
     piece_checksum,
 )
 
-__all__ = ["write_shards", "pack_pieces"]
+__all__ = ["write_shards", "pack_pieces", "part_role"]
 
 #: ``format_name`` of a packed piece's record (``packed/<role>.json``).
 PACK_FORMAT = "msmd-builder/packed-piece"
@@ -274,7 +274,8 @@ def _pack(planned: _Planned, empty: int) -> _Blob:
     )
 
 
-def _part_role(part: str, roles: Mapping[str, str] | None) -> str:
+def part_role(part: str, roles: Mapping[str, str] | None = None) -> str:
+    """Return the split role whose performances a part carries (``test`` for other names)."""
     if roles is not None and part in roles:
         role = roles[part]
     else:
@@ -457,7 +458,7 @@ def write_shards(
 
     plan: list[tuple[str, str, list[_Planned | MissingPiece]]] = []
     for part, ids in parts.items():
-        role = _part_role(part, roles)
+        role = part_role(part, roles)
         items: list[_Planned | MissingPiece] = []
         for piece_id in ids:
             try:
@@ -564,7 +565,7 @@ def pack_pieces(
     entries = index_by_id(WorkDir(Path(work_dir)))
     wanted = sorted(
         {
-            (piece_id, _part_role(part, None))
+            (piece_id, part_role(part, None))
             for parts in splits
             for part, ids in parts.items()
             for piece_id in ids

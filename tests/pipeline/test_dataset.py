@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from msmd_builder.cli import main
 from msmd_builder.dataset.reader import open_split
 from msmd_builder.pipeline.glance import STAMP_FILE
+from msmd_builder.stages.splits.split import read_split
 from tests.helpers.writes import file_writes
 from tests.pipeline.conftest import build, dataset_arguments
 
@@ -34,10 +35,14 @@ def test_default_dataset_is_complete(built):
     counts = summary["splits"]["all"]
     # MSMD's 360 : 19 : 100 shares of 14 pieces, with one validation piece for a small corpus.
     assert (counts["train"], counts["valid"], counts["test"]) == (10, 1, 3)
-    # Every piece got every role's performances, and the onset checks pass.
+    # Every piece got the performances of its role in the split (7 training
+    # renderings or 1 held-out one) and no other, and the onset checks pass.
     perf = summary["performance_totals"]
-    assert perf["pieces"] == n and perf["performances"] == 8 * n
-    assert perf["onset_checks"] == 2 * n and perf["onset_checks_below_98"] == 0
+    assert summary["performed_roles"] == "the splits' roles"
+    assert summary["pieces_performed_again_for_new_roles"] == 0  # no piece failed
+    assert perf["pieces"] == n
+    assert perf["performances"] == 7 * (counts["train"] + counts["valid"]) + counts["test"]
+    assert perf["onset_checks"] == n and perf["onset_checks_below_98"] == 0
     # Shards hold what the report counts (Table 1 figures).
     with open_split(root / "out" / "all") as reader:
         for part, row in summary["table1"]["all"].items():
@@ -108,8 +113,11 @@ def test_changing_the_plan_reruns_only_performances(built, tmp_path):
     recipe.write_text("name: small\ntrain: {n_performances: 2}\nvalid: {n_performances: 2}\n")
     report = build(work, tmp_path / "out", "--performance-recipe", str(recipe))
     assert before_perform() == before
+    split = read_split(tmp_path / "out" / "splits" / "all.yaml")
     for piece in report["pieces"]:
-        assert len(piece["details"]["performances"]) == 3  # 2 train/valid + 1 test
+        tested = piece["piece_id"] in split.parts["test"]
+        # 2 train/valid renderings, or 1 held-out one.
+        assert len(piece["details"]["performances"]) == (1 if tested else 2)
     with open_split(tmp_path / "out" / "all") as reader:
         record = reader.read_piece("train", reader.piece_ids("train")[0])
         assert len(record.performances) == 2
@@ -138,7 +146,12 @@ def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_pa
             browser.evaluate("document.querySelectorAll('rect.nh').length")
             == stats["visible_noteheads"]
         )
-        assert browser.evaluate("document.querySelectorAll('#perf option').length") == 8
+        performances = next(p for p in report["pieces"] if p["piece_id"] == piece)["details"][
+            "performances"
+        ]
+        assert browser.evaluate("document.querySelectorAll('#perf option').length") == len(
+            performances
+        )
         assert browser.evaluate("document.getElementById('audio').readyState >= 0")
         viewer_shot = browser.screenshot(tmp_path / "default-viewer.png")
         assert browser.errors == []

@@ -40,6 +40,7 @@ from msmd_builder.stages.perform.npz import (
 )
 from msmd_builder.stages.perform.onsets import verify_onsets
 from msmd_builder.stages.perform.plans import (
+    _SPLIT_ROLES,
     MSMD_RECIPE,
     PerformancePlan,
     PerformanceRecipe,
@@ -307,12 +308,18 @@ class PerformSettings:
         Which performances get :func:`verify_onsets`: all, the first of each
         role (the reference rendering of train/valid and the test rendering),
         or none.
+    roles : tuple of str or None
+        The split roles whose performances this piece gets; None for every
+        role.  A dataset build gives each piece the roles it has in the
+        requested splits, so no piece is synthesized for a role no split
+        puts it in.
     """
 
     seed: int = 0
     recipe: PerformanceRecipe = MSMD_RECIPE
     keep_audio: bool = False
     verify_onsets: str = "reference"
+    roles: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -323,6 +330,11 @@ class PerformSettings:
         _check(
             self.verify_onsets in VERIFY_CHOICES,
             f"verify_onsets must be one of {', '.join(VERIFY_CHOICES)}, got {self.verify_onsets!r}",
+        )
+        _check(
+            self.roles is None
+            or (isinstance(self.roles, tuple) and set(self.roles) <= set(_SPLIT_ROLES)),
+            f"roles must be None or a tuple of {', '.join(_SPLIT_ROLES)}, got {self.roles!r}",
         )
 
 
@@ -454,26 +466,36 @@ def run(
     piece_id = aligned.piece_id
     specs = list(soundfonts) if soundfonts is not None else load_soundfonts()
     recipe = settings.recipe
-    plans, roles = plan_piece(piece_id, soundfonts=specs, seed=settings.seed, recipe=recipe)
+    every_plan, every_role = plan_piece(
+        piece_id, soundfonts=specs, seed=settings.seed, recipe=recipe
+    )
     if settings.verify_onsets == "all":
         to_verify: bool | set[str] = True
     elif settings.verify_onsets == "none":
         to_verify = False
     else:
-        to_verify = {ids[0] for ids in roles.values() if ids}
+        # The first of each role, of every role: a performance's cache key does
+        # not depend on which roles a build asks for.
+        to_verify = {ids[0] for ids in every_role.values() if ids}
+    plans, roles = _of_roles(every_plan, every_role, settings.roles)
+    if isinstance(to_verify, set):
+        to_verify &= {plan.performance_id for plan in plans}
     out = piece_dir.perform
+    document: dict[str, Any] = {
+        "stage": "perform",
+        "stage_version": STAGE_VERSION,
+        "align": aligned.cache_key,
+        "seed": settings.seed,
+        "recipe": recipe.to_dict(),
+        "keep_audio": settings.keep_audio,
+        "verify": sorted(to_verify) if isinstance(to_verify, set) else to_verify,
+        "soundfonts": [spec.to_dict() for spec in specs],
+    }
+    if settings.roles is not None:  # every role: the key of earlier builds
+        document["roles"] = sorted(settings.roles)
     cache = StageCache.for_document(
         piece_dir.perform_record,
-        {
-            "stage": "perform",
-            "stage_version": STAGE_VERSION,
-            "align": aligned.cache_key,
-            "seed": settings.seed,
-            "recipe": recipe.to_dict(),
-            "keep_audio": settings.keep_audio,
-            "verify": sorted(to_verify) if isinstance(to_verify, set) else to_verify,
-            "soundfonts": [spec.to_dict() for spec in specs],
-        },
+        document,
         format_name=RECORD_FORMAT,
         format_version=RECORD_VERSION,
     )
@@ -491,7 +513,9 @@ def run(
         soundfonts=specs,
         verify=to_verify,
     )
-    keep = {f"{p.performance_id}{ext}" for p in plans for ext in (".npz", ".flac")}
+    # Performances of roles not asked for this time stay: a later build that
+    # asks for them finds them up to date.
+    keep = {f"{p.performance_id}{ext}" for p in every_plan for ext in (".npz", ".flac")}
     keep |= {name for entry in recordings for name in (entry["file"], entry["audio"]) if name}
     for stale in [*out.glob("*.npz"), *out.glob("*.flac")]:
         if stale.name not in keep:
@@ -525,6 +549,19 @@ def run(
         }
     )
     return stage
+
+
+def _of_roles(
+    plans: Sequence[PerformancePlan],
+    roles: Mapping[str, list[str]],
+    wanted: Collection[str] | None,
+) -> tuple[list[PerformancePlan], dict[str, list[str]]]:
+    """Keep the plans and roles of the ``wanted`` roles (all of them for None), in plan order."""
+    if wanted is None:
+        return list(plans), dict(roles)
+    kept = {role: list(ids) for role, ids in roles.items() if role in wanted}
+    ids = {performance_id for group in kept.values() for performance_id in group}
+    return [plan for plan in plans if plan.performance_id in ids], kept
 
 
 def _stage_result(piece_id: str, out: Path, record: Mapping[str, Any]) -> PerformStageResult:
