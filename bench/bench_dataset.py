@@ -16,7 +16,9 @@ fresh work and output directory (``--keep`` reuses them), then prints:
 - shard bytes per piece and per split;
 - with ``--speedup-sample N``: the same build of N seeded-random pieces with
   1 and with 2 workers in fresh directories, ``--speedup-runs`` times (default
-  3), and the ratio of the two wall times of each run and their median.
+  3), the ratio of the two wall times of each run and their median, and
+  whether the shards and manifests of all these clean builds are the same
+  byte for byte.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ def fresh(*paths: Path) -> None:
     for path in paths:
         if path.exists():
             shutil.rmtree(path)
+
+
+def shard_digests(out: Path) -> dict[str, str]:
+    """SHA-256 of every shard file and manifest under ``out`` (split files and report aside)."""
+    import hashlib
+
+    return {
+        path.relative_to(out).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.suffix in (".h5", ".json") and path.parent != out
+    }
 
 
 def print_figures(out: Path, wall: float) -> None:
@@ -139,6 +152,7 @@ def main() -> None:
         sample = random.Random(0).sample(ids, args.speedup_sample)
         walls: dict[int, list[float]] = {1: [], 2: []}
         ratios = []
+        digests: list[dict[str, str]] = []
         for run in range(args.speedup_runs):
             for workers in (1, 2):
                 work, out = (
@@ -148,6 +162,7 @@ def main() -> None:
                 fresh(work, out)
                 pieces = [arg for p in sample for arg in ("--piece", p)]
                 walls[workers].append(run_build(args.mutopia_root, work, out, workers, pieces))
+                digests.append(shard_digests(out))
                 print(
                     f"run {run + 1}: {len(sample)} pieces, {workers} worker(s): "
                     f"{walls[workers][-1]:.1f} s",
@@ -159,6 +174,18 @@ def main() -> None:
             f"median wall: 1 worker {statistics.median(walls[1]):.1f} s, 2 workers "
             f"{statistics.median(walls[2]):.1f} s; speed-up per run "
             f"{[round(r, 3) for r in ratios]}, median {statistics.median(ratios):.3f}x"
+        )
+        same = all(d == digests[0] for d in digests)
+        print(
+            f"shards and manifests of the {len(digests)} clean builds: "
+            + (
+                f"byte for byte the same ({len(digests[0])} files)"
+                if same
+                else "DIFFER: "
+                + ", ".join(
+                    sorted({k for d in digests for k in d if d.get(k) != digests[0].get(k)})
+                )
+            )
         )
         return
 
