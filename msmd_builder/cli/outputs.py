@@ -48,13 +48,20 @@ def view_command(
     to a performed note.  Blue: tie continuation (sounds through the previous
     note).  Red: hidden or not aligned.  The HTML page (works from file://, no
     server) adds the performances' audio, a cursor over the sounding noteheads
-    and the spectrogram.  Builds the piece first if needed.
+    and the spectrogram.  A piece that is not built yet is built first with
+    the default settings; a built one is shown as its build left it (a
+    dataset's seed, recipe and performances are not replaced).
     """
+    from msmd_builder.core.errors import NotBuiltError
+    from msmd_builder.dataset.built import BuiltPiece
     from msmd_builder.outputs.overlays import write_piece_overlays
     from msmd_builder.pipeline.run import build_piece
 
     wd = WorkDir(work_dir)
-    build_piece(wd, piece_id, until="perform" if html else "align")
+    try:
+        BuiltPiece.open(wd.piece(piece_id), need_performances=html)
+    except NotBuiltError:
+        build_piece(wd, piece_id, until="perform" if html else "align")
     out = out or wd.piece(piece_id).view
     if html:
         from msmd_builder.outputs.viewer import write_piece_html

@@ -130,10 +130,13 @@ def test_viewer_and_report_of_the_default_dataset_load_in_chromium(built, tmp_pa
     root, report = built
     piece = "ExampleB__O15__da-capo-waltz"
     runner = CliRunner()
+    performed = file_writes(root / "work" / "pieces" / piece / "perform")
     view = runner.invoke(
         main, ["view", piece, "--html", "--work-dir", str(root / "work"), "--out", str(tmp_path)]
     )
     assert view.exit_code == 0, view.output
+    # The page shows the dataset's performances (seed 3); viewing rebuilt nothing.
+    assert file_writes(root / "work" / "pieces" / piece / "perform") == performed
     page = Path(view.output.strip().splitlines()[-1])
     html_report = runner.invoke(main, ["report", str(root / "out" / "report.json")])
     assert html_report.exit_code == 0, html_report.output
