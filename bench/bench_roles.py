@@ -1,15 +1,17 @@
-"""Audio hours synthesized for every split role against those the requested splits need.
+"""Audio hours of every split role's performances against those the requested splits need.
 
 Usage::
 
     .venv/bin/python bench/bench_roles.py --work-dir W --out O
 
-Reads a dataset build made with every role (``msmd-build dataset --all-roles``,
-or any build before roles were chosen per piece): the durations of the
-performances in each piece's ``perform/perform.json`` and the split files in
-``O/splits/``.  Prints the hours and performances of every role of every built
-piece, and of the roles the splits give each piece (what a build without
-``--all-roles`` synthesizes), per soundfont.
+Reads a dataset build (with or without ``--all-roles``): each built piece's
+plans (seed and recipe from its ``perform/perform.json``), the split files in
+``O/splits/``.  A performance's length is the one recorded when it was
+synthesized; for one that was not, it is computed as synthesis would make it
+(the realized events' last sample plus the tail), without synthesizing.
+Prints the hours and performances of every role of every piece in a split
+(what the build synthesized before roles were chosen per piece) and of the
+roles the splits give each piece (what it synthesizes now), per soundfont.
 """
 
 from __future__ import annotations
@@ -19,8 +21,26 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from msmd_builder.core.cache import read_json
+from msmd_builder.core.units import SAMPLE_RATE
+from msmd_builder.core.workdir import WorkDir
+from msmd_builder.stages.align.stage import AlignResult
+from msmd_builder.stages.perform.fluidsynth import SynthSettings, _schedule
+from msmd_builder.stages.perform.plans import PerformanceRecipe, plan_piece
+from msmd_builder.stages.perform.realize import _as_event_table, _realize, snap_to_render_grid
+from msmd_builder.stages.perform.soundfonts import load_soundfonts
 from msmd_builder.stages.shards import part_role
 from msmd_builder.stages.splits.split import read_split
+
+
+def computed_seconds(plan, table) -> float:  # noqa: ANN001 - bench glue
+    """The length synthesis gives a plan's rendering: last event sample plus the tail."""
+    performed, pedal = _realize(plan, table)
+    performed = snap_to_render_grid(performed, sample_rate=SAMPLE_RATE)
+    pedal = snap_to_render_grid(pedal, sample_rate=SAMPLE_RATE)
+    sample, *_ = _schedule(_as_event_table(performed), pedal, SAMPLE_RATE)
+    tail = int(round(SynthSettings().tail_sec * SAMPLE_RATE))
+    return ((int(sample[-1]) if sample.size else 0) + tail) / SAMPLE_RATE
 
 
 def main() -> None:
@@ -30,38 +50,57 @@ def main() -> None:
     args = parser.parse_args()
 
     roles: dict[str, set[str]] = {}
+    names = []
     for path in sorted((args.out / "splits").glob("*.yaml")):
-        split = read_split(path)
-        for part, ids in split.parts.items():
+        names.append(path.stem)
+        for part, ids in read_split(path).parts.items():
             for piece_id in ids:
                 roles.setdefault(piece_id, set()).add(part_role(part))
-    every: Counter[str] = Counter()
-    needed: Counter[str] = Counter()
-    counts = Counter()
-    for record_path in sorted((args.work_dir / "pieces").glob("*/perform/perform.json")):
-        record = json.loads(record_path.read_text())
-        piece_id = record["piece_id"]
-        if piece_id not in roles:
-            continue  # not in any split (not built through every stage)
-        wanted = {i for role in roles[piece_id] for i in record["roles"].get(role, ())}
-        for entry in record["performances"]:
-            font = entry["plan"]["soundfont"]
-            hours = float(entry["duration_sec"]) / 3600
-            every[font] += hours
+    specs = load_soundfonts()
+    hours = {"every": Counter(), "needed": Counter(), "synthesized": Counter()}
+    counts: Counter[str] = Counter()
+    computed = 0
+    work = WorkDir(args.work_dir)
+    for piece_id in sorted(roles):
+        piece_dir = work.piece(piece_id)
+        record = json.loads(piece_dir.perform_record.read_text())
+        listed = {p["performance_id"]: float(p["duration_sec"]) for p in record["performances"]}
+        recipe = PerformanceRecipe.from_dict(record["recipe"])
+        plans, plan_roles = plan_piece(
+            piece_id, soundfonts=specs, seed=int(record["seed"]), recipe=recipe
+        )
+        wanted = {i for role in roles[piece_id] for i in plan_roles.get(role, ())}
+        table = None
+        for plan in plans:
+            seconds = listed.get(plan.performance_id)
+            if seconds is None:
+                if table is None:
+                    aligned = AlignResult.from_dict(read_json(piece_dir.align_record))
+                    table = _as_event_table(aligned.load())
+                seconds = computed_seconds(plan, table)
+                computed += 1
+            else:
+                hours["synthesized"][plan.soundfont] += seconds / 3600
+                counts["synthesized"] += 1
+            hours["every"][plan.soundfont] += seconds / 3600
             counts["every"] += 1
-            if entry["performance_id"] in wanted:
-                needed[font] += hours
+            if plan.performance_id in wanted:
+                hours["needed"][plan.soundfont] += seconds / 3600
                 counts["needed"] += 1
-    total, kept = sum(every.values()), sum(needed.values())
-    print(f"splits: {', '.join(p.stem for p in sorted((args.out / 'splits').glob('*.yaml')))}")
-    print(f"pieces in a split: {len(roles)}")
-    print(f"every role:       {counts['every']:6d} performances, {total:7.1f} h")
+    total, kept = sum(hours["every"].values()), sum(hours["needed"].values())
+    print(f"splits: {', '.join(names)}; pieces in a split: {len(roles)}")
+    print(f"every role:        {counts['every']:6d} performances, {total:7.1f} h")
     print(
         f"the splits' roles: {counts['needed']:6d} performances, {kept:7.1f} h "
         f"({100 * kept / max(total, 1e-9):.1f} %, {total - kept:.1f} h fewer)"
     )
-    for font in sorted(every):
-        print(f"  {font:28s} {every[font]:7.1f} h -> {needed[font]:7.1f} h")
+    print(
+        f"synthesized by this build: {counts['synthesized']} performances, "
+        f"{sum(hours['synthesized'].values()):.1f} h "
+        f"({computed} lengths computed without synthesis)"
+    )
+    for font in sorted(hours["every"]):
+        print(f"  {font:28s} {hours['every'][font]:7.1f} h -> {hours['needed'][font]:7.1f} h")
 
 
 if __name__ == "__main__":
