@@ -320,6 +320,23 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
     help="Which performances get the independent audio onset check.",
 )
 @click.option(
+    "--synth-interpolation",
+    type=click.Choice(["4th-order", "linear", "none", "7th-order"]),
+    default="4th-order",
+    show_default=True,
+    help="FluidSynth's sample interpolation; 4th-order is its default and MSMD's. Others "
+    "change the audio slightly (docs/performances.md measures how much and what they save).",
+)
+@click.option(
+    "--synth-effects",
+    type=click.Choice(["reverb+chorus", "reverb", "none"]),
+    default="reverb+chorus",
+    show_default=True,
+    help="FluidSynth's effect units; both on is MSMD's. The grand-piano presets send "
+    "nothing to the chorus, so 'reverb' changes only the electric-piano renderings; 'none' "
+    "also drops the reverb.",
+)
+@click.option(
     "--all-roles",
     is_flag=True,
     help="Synthesize every split role's performances of every piece (7 training and 1 "
@@ -358,6 +375,8 @@ def dataset_command(
     reference_soundfont: str | None,
     keep_audio: bool,
     verify_onsets: str,
+    synth_interpolation: str,
+    synth_effects: str,
     all_roles: bool,
     max_shard_mb: int,
     recordings: Path | None,
@@ -397,6 +416,7 @@ def dataset_command(
     from msmd_builder.pipeline.settings import build_settings
     from msmd_builder.stages.corpus.index import corpus_root, index_entries, select_pieces
     from msmd_builder.stages.corpus.scan import scan_into
+    from msmd_builder.stages.perform.fluidsynth import SynthSettings
     from msmd_builder.stages.perform.plans import choose_recipe
 
     wd = WorkDir(work_dir)
@@ -419,6 +439,11 @@ def dataset_command(
         recipe=recipe,
         keep_audio=keep_audio,
         verify_onsets=verify_onsets,
+        synth=SynthSettings(
+            interpolation=synth_interpolation,
+            reverb=synth_effects != "none",
+            chorus=synth_effects == "reverb+chorus",
+        ),
         repeats=repeats,
         repeats_fallback=not strict_repeats,
         sandbox=sandbox,

@@ -14,6 +14,7 @@ from msmd_builder.pipeline.report import write_report
 from msmd_builder.pipeline.run import PieceOutcome, run_pieces
 from msmd_builder.pipeline.settings import BuildSettings
 from msmd_builder.stages.corpus.index import PieceEntry
+from msmd_builder.stages.perform.fluidsynth import SynthSettings
 
 __all__ = ["DatasetOptions", "DatasetResult", "build_dataset"]
 
@@ -194,6 +195,8 @@ def build_dataset(
         "page_width_px": settings.score.page_width_px,
         "repeats": settings.render.repeats,
     }
+    if settings.perform.synth != SynthSettings():  # absent: MSMD's FluidSynth settings
+        build_info["synthesis"] = settings.perform.synth.to_dict()
     manifests: dict[str, Any] = {}
     mark = time.perf_counter()
     phase("pack")

@@ -16,6 +16,7 @@ from msmd_builder.lilypond.sandbox import DEFAULT_CPU_SEC, DEFAULT_MEMORY_MB, Sa
 from msmd_builder.stages import STAGE_NAMES
 from msmd_builder.stages.align.stage import AlignSettings
 from msmd_builder.stages.normalize import NormalizeSettings
+from msmd_builder.stages.perform.fluidsynth import SynthSettings
 from msmd_builder.stages.perform.plans import MSMD_RECIPE, PerformanceRecipe
 from msmd_builder.stages.perform.stage import PerformSettings
 from msmd_builder.stages.render import DEFAULT_TIMEOUT_SEC, RenderSettings
@@ -82,6 +83,7 @@ def build_settings(
     recipe: PerformanceRecipe = MSMD_RECIPE,
     keep_audio: bool = False,
     verify_onsets: str = "reference",
+    synth: SynthSettings | None = None,
 ) -> BuildSettings:
     """Return :class:`BuildSettings` from the flat options of the command line.
 
@@ -99,7 +101,11 @@ def build_settings(
         score=ScoreSettings(page_width_px=page_width_px),
         align=AlignSettings(repeats_fallback=repeats_fallback),
         perform=PerformSettings(
-            seed=seed, recipe=recipe, keep_audio=keep_audio, verify_onsets=verify_onsets
+            seed=seed,
+            recipe=recipe,
+            keep_audio=keep_audio,
+            verify_onsets=verify_onsets,
+            synth=synth if synth is not None else SynthSettings(),
         ),
         until=until,
         force=force,

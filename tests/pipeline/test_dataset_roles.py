@@ -67,6 +67,7 @@ def test_a_piece_moved_into_another_role_by_a_failure_gets_its_performances(tmp_
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(RECIPE)
     args = ["--splits", "all", "--seed", str(seed), "--performance-recipe", str(recipe)]
+    args += ["--synth-interpolation", "linear"]  # opt-in FluidSynth settings are recorded
     result = CliRunner().invoke(
         main,
         ["dataset", str(root), "--work-dir", str(work), "--out", str(out), "--workers", "2", *args],
@@ -84,6 +85,8 @@ def test_a_piece_moved_into_another_role_by_a_failure_gets_its_performances(tmp_
     moved = [i for i in after.parts["test"] if i not in before.parts["test"]]
     assert moved  # the draw changed: a piece performed for training is now a test piece
     specs, planned = load_soundfonts(), choose_recipe(recipe_file=recipe)
+    manifest = json.loads((out / "all" / "manifest.json").read_text())
+    assert manifest["build_info"]["synthesis"]["interpolation"] == "linear"
     with open_split(out / "all") as reader:
         for part, members in after.parts.items():
             assert sorted(reader.piece_ids(part)) == sorted(members)

@@ -74,6 +74,9 @@ class SynthSettings:
     clip : bool
         Clip each stereo channel to [-1, 1] before the mono mix, as 16-bit
         output would.
+    interpolation : {'4th-order', 'none', 'linear', '7th-order'}
+        How FluidSynth interpolates samples when it transposes them
+        (``fluid_synth_set_interp_method``); 4th-order is its default.
     """
 
     gain: float = 0.2
@@ -91,9 +94,14 @@ class SynthSettings:
     min_note_length_ms: int = 0
     tail_sec: float = 1.0
     clip: bool = True
+    interpolation: str = "4th-order"
 
     def __post_init__(self) -> None:
         _check(self.gain > 0, "gain must be > 0")
+        _check(
+            self.interpolation in INTERPOLATION,
+            f"interpolation must be one of {', '.join(INTERPOLATION)}, got {self.interpolation!r}",
+        )
         _check(self.tail_sec >= 0, "tail_sec must be >= 0")
         _check(1 <= self.polyphony <= 65535, "polyphony must be in 1..65535")
         _check(self.min_note_length_ms >= 0, "min_note_length_ms must be >= 0")
@@ -121,8 +129,22 @@ class SynthSettings:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-serialisable dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        """Return the settings as a JSON-serialisable dict.
+
+        Settings added after the first release are left out while they have
+        their default, so the cache keys of performances made before stay.
+        """
+        document = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name, default in _LATER_DEFAULTS.items():
+            if document[name] == default:
+                del document[name]
+        return document
+
+
+#: FluidSynth's interpolation methods (``fluid_interp``) by name.
+INTERPOLATION = {"none": 0, "linear": 1, "4th-order": 4, "7th-order": 7}
+#: Settings added after the first release, with their defaults (left out of ``to_dict``).
+_LATER_DEFAULTS = {"interpolation": "4th-order"}
 
 
 _FLUID_INSTALL_HINT = (
@@ -174,6 +196,7 @@ def _fluid() -> SimpleNamespace:
             "fluid_synth_program_select", c_int, c_void_p, c_int, c_int, c_int, c_int
         ),
         pin_preset=pin_preset,
+        set_interp_method=proto("fluid_synth_set_interp_method", c_int, c_void_p, c_int, c_int),
         set_log_function=proto("fluid_set_log_function", c_void_p, c_int, c_void_p, c_void_p),
         log_lock=threading.Lock(),
     )
@@ -457,6 +480,10 @@ def synthesize(
             raise SynthesisError(
                 f"{loaded.path.name} has no preset at bank {bank} program {program}"
             )
+        if settings.interpolation != "4th-order":
+            method = INTERPOLATION[settings.interpolation]
+            if fl.set_interp_method(synth.synth, -1, method) != 0:
+                raise SynthesisError(f"FluidSynth refused interpolation {settings.interpolation}")
 
         def render(start: int, stop: int) -> None:
             if stop > start:

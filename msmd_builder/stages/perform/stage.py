@@ -313,6 +313,9 @@ class PerformSettings:
         role.  A dataset build gives each piece the roles it has in the
         requested splits, so no piece is synthesized for a role no split
         puts it in.
+    synth : SynthSettings
+        FluidSynth's settings; the default is MSMD's (``docs/performances.md``
+        measures what the others save and change).
     """
 
     seed: int = 0
@@ -320,6 +323,7 @@ class PerformSettings:
     keep_audio: bool = False
     verify_onsets: str = "reference"
     roles: tuple[str, ...] | None = None
+    synth: SynthSettings = field(default_factory=SynthSettings)
 
     def __post_init__(self) -> None:
         _check(
@@ -493,6 +497,8 @@ def run(
     }
     if settings.roles is not None:  # every role: the key of earlier builds
         document["roles"] = sorted(settings.roles)
+    if settings.synth != SynthSettings():  # MSMD's: the key of earlier builds
+        document["synth"] = settings.synth.to_dict()
     cache = StageCache.for_document(
         piece_dir.perform_record,
         document,
@@ -511,6 +517,7 @@ def run(
         out_dir=out,
         keep_audio=settings.keep_audio,
         soundfonts=specs,
+        settings=settings.synth,
         verify=to_verify,
     )
     # Performances of roles not asked for this time stay: a later build that

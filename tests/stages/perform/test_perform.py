@@ -499,6 +499,35 @@ def test_synth_settings_are_applied():
         synthesize(events, soundfont_path=path, bank=7, program=99)
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_the_cheaper_fluidsynth_settings_do_what_the_docs_say(spec):
+    """Interpolation changes the audio a little; the chorus adds nothing to a grand piano."""
+    path = _path_or_skip(spec)
+    events = snap_to_render_grid(realize(_plan(), texture()))
+    kwargs = dict(soundfont_path=path, bank=spec.bank, program=spec.program)
+    msmd = synthesize(events, **kwargs)
+    linear = synthesize(events, settings=SynthSettings(interpolation="linear"), **kwargs)
+    assert not np.array_equal(linear, msmd)
+    assert np.abs(linear - msmd).max() < 0.1 * np.abs(msmd).max()
+    # The grand pianos send nothing to the chorus: without it, the same samples.
+    # The electric piano (program 2) goes through it.
+    no_chorus = synthesize(events, settings=SynthSettings(chorus=False), **kwargs)
+    if spec.program == 0:
+        np.testing.assert_array_equal(no_chorus, msmd)
+    else:
+        assert not np.array_equal(no_chorus, msmd)
+    assert not np.array_equal(
+        synthesize(events, settings=SynthSettings(reverb=False), **kwargs), msmd
+    )
+
+
+def test_settings_added_later_keep_the_cache_keys_of_earlier_performances():
+    assert "interpolation" not in SynthSettings().to_dict()
+    assert SynthSettings(interpolation="linear").to_dict()["interpolation"] == "linear"
+    with pytest.raises(ConfigError, match="interpolation must be one of"):
+        SynthSettings(interpolation="cubic")
+
+
 # --- onset verification ---------------------------------------------------------------
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from msmd_builder.core.errors import NotBuiltError
@@ -103,3 +106,25 @@ def test_roles_must_be_split_roles():
         PerformSettings(roles=("training",))
     with pytest.raises(ConfigError, match="roles must be None or a tuple"):
         PerformSettings(roles=["train"])  # type: ignore[arg-type]
+
+
+def test_other_fluidsynth_settings_synthesize_again_and_are_recorded(aligned, tmp_path):
+    import shutil
+
+    from msmd_builder.stages.perform.fluidsynth import SynthSettings
+
+    record, piece_dir = aligned
+    work = PieceDir.of(tmp_path, piece_dir.piece_id)
+    shutil.copytree(piece_dir.root, work.root)
+    msmd = perform_stage(record, _settings(("test",)), work)
+    linear = perform_stage(
+        record,
+        PerformSettings(
+            seed=5, recipe=RECIPE, roles=("test",), synth=SynthSettings(interpolation="linear")
+        ),
+        work,
+    )
+    assert [r.skipped for r in linear.performances] == [False]
+    assert linear.performances[0].cache_key != msmd.performances[0].cache_key
+    with np.load(linear.performances[0].path) as data:
+        assert json.loads(str(data["synth_json"]))["settings"]["interpolation"] == "linear"
