@@ -136,6 +136,9 @@ class RenderResult:
         ``""`` when the piece is laid out as written, else the re-layout of
         :data:`~msmd_builder.lilypond.pages.RELAYOUTS` that kept its music on
         its pages (or the last one tried).
+    crashes : int
+        LilyPond runs of this rendering that crashed (killed by SIGSEGV,
+        SIGFPE, ...) and were run again (:data:`CRASH_RETRIES`).
     """
 
     piece_id: str
@@ -154,6 +157,7 @@ class RenderResult:
     repeats: str = "unfolded"
     sandbox: str = "off"
     layout: str = ""
+    crashes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -189,6 +193,8 @@ class RenderResult:
         }
         if self.layout:
             details["relayout"] = self.layout
+        if self.crashes:
+            details["lilypond_crashes_retried"] = self.crashes
         if self.error:
             details["degraded_class"] = self.error["error_class"]
         return details
@@ -440,6 +446,7 @@ def run(
         repeats=settings.repeats,
         sandbox="bwrap" if run_.sandboxed else settings.sandbox.describe(),
         layout=layout,
+        crashes=rendering.crashes,
     )
     sizes = output_sizes(render_dir, _output_names(render_dir, result))
     cache.store({**result.to_dict(), "output_sizes": sizes})
@@ -457,6 +464,7 @@ class _Rendering:
     layout: str
     pdfs: list[str]
     midis: list[str]
+    crashes: int = 0
 
     @property
     def produced(self) -> bool:
@@ -466,17 +474,39 @@ class _Rendering:
         )
 
 
+#: How often a LilyPond run that crashed is run again.  LilyPond 2.25 crashes
+#: on some sources now and then, not every time (SIGSEGV or SIGFPE, early in
+#: the run, e.g. about half of the runs of Chopin Op. 25 No. 2); a run that
+#: ends by itself writes the same files whether or not one crashed before it.
+CRASH_RETRIES = 2
+#: Signals that mean LilyPond crashed (not a limit: SIGKILL, SIGXCPU).
+_CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGFPE, signal.SIGBUS, signal.SIGABRT, signal.SIGILL}
+)
+
+
+def _crashed(run_: ToolRun, log: str) -> bool:
+    """Tell whether a run crashed, not at a limit (time, memory) that would stop it again."""
+    return (
+        not run_.timed_out and -run_.returncode in _CRASH_SIGNALS and not _OUT_OF_MEMORY.search(log)
+    )
+
+
 def _render_once(
     piece: NormalizedPiece, settings: RenderSettings, piece_dir: PieceDir, layout: str
 ) -> _Rendering:
     run_, log = _run_lilypond(piece, settings, piece_dir, layout)
+    crashes = 0
+    while _crashed(run_, log) and crashes < CRASH_RETRIES:
+        crashes += 1
+        run_, log = _run_lilypond(piece, settings, piece_dir, layout)
     render_dir = piece_dir.render
     pdfs = sorted((p.name for p in render_dir.glob("*.pdf")), key=_natural_key)
     midis = sorted(
         (p.name for p in render_dir.iterdir() if p.suffix in (".midi", ".mid")),
         key=_natural_key,
     )
-    return _Rendering(run_, log, layout, pdfs, midis)
+    return _Rendering(run_, log, layout, pdfs, midis, crashes)
 
 
 def _render_on_the_page(

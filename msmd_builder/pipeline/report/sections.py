@@ -140,6 +140,10 @@ def _summary(summary: Mapping[str, Any], pieces: Sequence[Mapping[str, Any]]) ->
                 "re-laid out (music past the page edge)",
                 _listing(sorted((summary.get("relayouts") or {}).items())) or "none",
             ),
+            Fact(
+                "LilyPond crashed and was run again",
+                f"{format_value(summary.get('lilypond_crashes_retried', 0))} piece(s)",
+            ),
             *(
                 [Fact("warning", str(summary["sandbox_warning"]))]
                 if summary.get("sandbox_warning")

@@ -122,7 +122,9 @@ def _source_facts(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
     ``off``, ``unavailable``), with ``sandbox_warning`` when ``--sandbox auto``
     found no working bubblewrap; ``syntax_rules``: per syntax rule, the number
     of distinct source files it rewrote; ``relayouts``: pieces laid out again
-    because their music ran off the page, per re-layout.
+    because their music ran off the page, per re-layout;
+    ``lilypond_crashes_retried``: pieces whose LilyPond run crashed and was run
+    again (built or not).
     """
     from msmd_builder.lilypond.sandbox import sandbox_problem
 
@@ -137,6 +139,9 @@ def _source_facts(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
         "syntax_rules": {rule: len(files) for rule, files in sorted(rewritten.items())},
         "relayouts": dict(
             Counter(str(o.details["relayout"]) for o in outcomes if "relayout" in o.details)
+        ),
+        "lilypond_crashes_retried": sum(
+            1 for o in outcomes if o.details.get("lilypond_crashes_retried")
         ),
     }
     if sandbox.get("unavailable"):

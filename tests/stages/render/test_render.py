@@ -167,6 +167,38 @@ def test_bad_input_is_classified(make_piece, tmp_path, name, body, error, messag
     assert log.read_text(encoding="utf-8") == "marker"
 
 
+def _counted_run(counter: Path, crash_below: int, signal_name: str) -> str:
+    """Scheme that counts LilyPond's runs in ``counter`` and crashes in the first ones."""
+    return (
+        f'#(let* ((file "{counter}") '
+        "(n (if (file-exists? file) (stat:size (stat file)) 0)) "
+        '(port (open-file file "a"))) '
+        '(display "x" port) (close-port port) '
+        f"(if (< n {crash_below}) (kill (getpid) {signal_name})))\n"
+    )
+
+
+def test_a_crash_now_and_then_is_run_again(make_piece, tmp_path):
+    """LilyPond crashes on some sources in some runs only: the render stage runs it again."""
+    from msmd_builder.stages.render import CRASH_RETRIES
+
+    music = r"\score { \relative c' { c4 d e f | g1 } \layout { } \midi { } }"
+    flaky = tmp_path / "flaky-runs"
+    root, main = make_piece("flaky", HEADER + _counted_run(flaky, 2, "SIGSEGV") + music)
+    result = build(root, main, tmp_path / "work", sandbox="off")
+    assert result.status == "ok" and result.crashes == 2 == CRASH_RETRIES
+    assert flaky.read_text() == "xxx"  # two crashes, then the run that typeset
+    assert result.report_details()["lilypond_crashes_retried"] == 2
+    # One that crashes every time fails after as many runs, classified as a crash.
+    always = tmp_path / "always-runs"
+    root, main = make_piece("crashes", HEADER + _counted_run(always, 99, "SIGFPE") + music)
+    with pytest.raises(LilyPondCrash, match="^LilyPond was killed by SIGFPE$"):
+        build(root, main, tmp_path / "work", sandbox="off")
+    assert always.read_text() == "x" * (1 + CRASH_RETRIES)
+    record = tmp_path / "work/pieces/TestC__Op1__crashes/render/render.json"
+    assert json.loads(record.read_text())["crashes"] == CRASH_RETRIES
+
+
 def processes_running(needle: str) -> list[str]:
     """Command lines of this machine's processes that mention ``needle``."""
     found = []
