@@ -429,6 +429,11 @@ def run(
     else:
         status = "degraded" if errors else "ok"
     failure = classified if status == "failed" else None
+    if isinstance(failure, LilyPondCrash) and rendering.crashes:
+        failure = LilyPondCrash(
+            f"{failure.message}, in each of {rendering.crashes + 1} runs", detail=failure.detail
+        )
+        classified = failure
     result = RenderResult(
         piece_id=piece.piece_id,
         status=status,

@@ -141,7 +141,7 @@ def _summary(summary: Mapping[str, Any], pieces: Sequence[Mapping[str, Any]]) ->
                 _listing(sorted((summary.get("relayouts") or {}).items())) or "none",
             ),
             Fact(
-                "LilyPond crashed and was run again",
+                "built after a LilyPond crash and another run",
                 f"{format_value(summary.get('lilypond_crashes_retried', 0))} piece(s)",
             ),
             *(

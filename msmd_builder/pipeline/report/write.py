@@ -123,8 +123,8 @@ def _source_facts(outcomes: Sequence[PieceOutcome]) -> dict[str, Any]:
     found no working bubblewrap; ``syntax_rules``: per syntax rule, the number
     of distinct source files it rewrote; ``relayouts``: pieces laid out again
     because their music ran off the page, per re-layout;
-    ``lilypond_crashes_retried``: pieces whose LilyPond run crashed and was run
-    again (built or not).
+    ``lilypond_crashes_retried``: pieces that built after their LilyPond run
+    crashed and was run again (one that crashed every time fails as ``crash``).
     """
     from msmd_builder.lilypond.sandbox import sandbox_problem
 

@@ -137,7 +137,7 @@ def test_old_syntax_is_upgraded_by_convert_ly(make_piece, tmp_path):
             "crash",
             r"#(kill (getpid) SIGSEGV) { c'1 }",
             LilyPondCrash,
-            "LilyPond was killed by SIGSEGV",
+            "LilyPond was killed by SIGSEGV, in each of 3 runs",
         ),
         (
             "headeronly",
@@ -192,7 +192,7 @@ def test_a_crash_now_and_then_is_run_again(make_piece, tmp_path):
     # One that crashes every time fails after as many runs, classified as a crash.
     always = tmp_path / "always-runs"
     root, main = make_piece("crashes", HEADER + _counted_run(always, 99, "SIGFPE") + music)
-    with pytest.raises(LilyPondCrash, match="^LilyPond was killed by SIGFPE$"):
+    with pytest.raises(LilyPondCrash, match="^LilyPond was killed by SIGFPE, in each of 3 runs$"):
         build(root, main, tmp_path / "work", sandbox="off")
     assert always.read_text() == "x" * (1 + CRASH_RETRIES)
     record = tmp_path / "work/pieces/TestC__Op1__crashes/render/render.json"
