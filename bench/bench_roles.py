@@ -8,7 +8,7 @@ Reads a dataset build (with or without ``--all-roles``): each built piece's
 plans (seed and recipe from its ``perform/perform.json``), the split files in
 ``O/splits/``.  A performance's length is the one recorded when it was
 synthesized; for one that was not, it is computed as synthesis would make it
-(the realized events' last sample plus the tail), without synthesizing.
+(``rendered_samples``), without synthesizing.
 Prints the hours and performances of every role of every piece in a split
 (what the build synthesized before roles were chosen per piece) and of the
 roles the splits give each piece (what it synthesizes now), per soundfont.
@@ -25,22 +25,18 @@ from msmd_builder.core.cache import read_json
 from msmd_builder.core.units import SAMPLE_RATE
 from msmd_builder.core.workdir import WorkDir
 from msmd_builder.stages.align.stage import AlignResult
-from msmd_builder.stages.perform.fluidsynth import SynthSettings, _schedule
+from msmd_builder.stages.perform.fluidsynth import rendered_samples
 from msmd_builder.stages.perform.plans import PerformanceRecipe, plan_piece
-from msmd_builder.stages.perform.realize import _as_event_table, _realize, snap_to_render_grid
+from msmd_builder.stages.perform.realize import _as_event_table, realize_on_grid
 from msmd_builder.stages.perform.soundfonts import load_soundfonts
 from msmd_builder.stages.shards import part_role
 from msmd_builder.stages.splits.split import read_split
 
 
 def computed_seconds(plan, table) -> float:  # noqa: ANN001 - bench glue
-    """The length synthesis gives a plan's rendering: last event sample plus the tail."""
-    performed, pedal = _realize(plan, table)
-    performed = snap_to_render_grid(performed, sample_rate=SAMPLE_RATE)
-    pedal = snap_to_render_grid(pedal, sample_rate=SAMPLE_RATE)
-    sample, *_ = _schedule(_as_event_table(performed), pedal, SAMPLE_RATE)
-    tail = int(round(SynthSettings().tail_sec * SAMPLE_RATE))
-    return ((int(sample[-1]) if sample.size else 0) + tail) / SAMPLE_RATE
+    """The length synthesis gives a plan's rendering, computed without synthesizing."""
+    performed, pedal = realize_on_grid(plan, table)
+    return rendered_samples(performed, pedal=pedal) / SAMPLE_RATE
 
 
 def main() -> None:

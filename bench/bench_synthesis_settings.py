@@ -37,11 +37,7 @@ from msmd_builder.core.workdir import WorkDir  # noqa: E402
 from msmd_builder.stages.align.stage import AlignResult  # noqa: E402
 from msmd_builder.stages.perform.fluidsynth import SynthSettings, synthesize  # noqa: E402
 from msmd_builder.stages.perform.plans import plan_piece  # noqa: E402
-from msmd_builder.stages.perform.realize import (  # noqa: E402
-    _as_event_table,
-    _realize,
-    snap_to_render_grid,
-)
+from msmd_builder.stages.perform.realize import _as_event_table, realize_on_grid  # noqa: E402
 from msmd_builder.stages.perform.soundfonts import find_soundfont, load_soundfonts, locate  # noqa: E402
 from msmd_builder.stages.perform.spectrogram import compute_spectrogram  # noqa: E402
 
@@ -84,9 +80,7 @@ def main() -> None:
             first_of_font.setdefault(plan.soundfont, plan)
         for plan in first_of_font.values():
             performance_id = plan.performance_id
-            performed, pedal = _realize(plan, table)
-            performed = snap_to_render_grid(performed)
-            pedal = snap_to_render_grid(pedal)
+            performed, pedal = realize_on_grid(plan, table)
             jobs.append((performance_id, performed, pedal, find_soundfont(specs, plan.soundfont)))
 
     seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}

@@ -34,6 +34,7 @@ from msmd_builder.cli.options import (
     confinement_options,
 )
 from msmd_builder.core.workdir import WorkDir
+from msmd_builder.stages.perform.fluidsynth import INTERPOLATION, SynthSettings
 
 __all__ = ["corpus", "corpus_scan", "corpus_render", "piece_command", "dataset_command"]
 
@@ -321,8 +322,8 @@ def _run_with_progress(entries, settings, workers, dask_scheduler=None, dataset=
 )
 @click.option(
     "--synth-interpolation",
-    type=click.Choice(["4th-order", "linear", "none", "7th-order"]),
-    default="4th-order",
+    type=click.Choice(list(INTERPOLATION)),
+    default=SynthSettings().interpolation,
     show_default=True,
     help="FluidSynth's sample interpolation; 4th-order is its default and MSMD's. Others "
     "change the audio slightly (docs/performances.md measures how much and what they save).",
@@ -416,7 +417,6 @@ def dataset_command(
     from msmd_builder.pipeline.settings import build_settings
     from msmd_builder.stages.corpus.index import corpus_root, index_entries, select_pieces
     from msmd_builder.stages.corpus.scan import scan_into
-    from msmd_builder.stages.perform.fluidsynth import SynthSettings
     from msmd_builder.stages.perform.plans import choose_recipe
 
     wd = WorkDir(work_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from msmd_builder.core.errors import ConfigError
+from msmd_builder.dataset.manifest import ROLES
 from msmd_builder.lilypond.tools import lilypond_version
 from msmd_builder.pipeline.report import write_report
 from msmd_builder.pipeline.run import PieceOutcome, run_pieces
@@ -154,7 +155,7 @@ def build_dataset(
         if performed is None:
             break
         short = {
-            piece_id: tuple(r for r in ROLE_ORDER if r in {*roles, *performed.get(piece_id, ())})
+            piece_id: tuple(r for r in ROLES if r in {*roles, *performed.get(piece_id, ())})
             for piece_id, roles in drawn.roles().items()
             if piece_id in built_ids and not set(roles) <= set(performed.get(piece_id, ()))
         }
@@ -263,10 +264,6 @@ def build_dataset(
     return DatasetResult(outcomes, splits, imports, manifests, skipped, json_path, md_path, wall)
 
 
-#: Split roles in plan order.
-ROLE_ORDER = ("train", "valid", "test")
-
-
 @dataclass(frozen=True)
 class _Drawn:
     """The splits drawn from a set of built pieces, the imported lists and the skipped recipes."""
@@ -284,7 +281,7 @@ class _Drawn:
             for part, ids in split.parts.items():
                 for piece_id in ids:
                     roles.setdefault(piece_id, set()).add(part_role(part))
-        return {i: tuple(r for r in ROLE_ORDER if r in got) for i, got in roles.items()}
+        return {i: tuple(r for r in ROLES if r in got) for i, got in roles.items()}
 
 
 def _draw_splits(

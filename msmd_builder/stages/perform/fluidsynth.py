@@ -36,6 +36,7 @@ __all__ = [
     "SoundfontCache",
     "default_soundfont_cache",
     "synthesize",
+    "rendered_samples",
 ]
 
 
@@ -461,8 +462,7 @@ def synthesize(
     loaded = cache.load(soundfont_path, sample_rate=sample_rate, presets=[(bank, program)])
     fl = _fluid()
     sample, kind, a, b = _schedule(table, pedal, sample_rate)
-    tail = int(round(settings.tail_sec * sample_rate))
-    n_out = (int(sample[-1]) if sample.size else 0) + tail
+    n_out = _output_samples(sample, settings, sample_rate)
     block = RENDER_BLOCK_SAMPLES
     n_render = -(-n_out // block) * block
     left = np.zeros(n_render, dtype=np.float32)
@@ -526,6 +526,25 @@ def synthesize(
         np.clip(right, -1.0, 1.0, out=right)
     mono = (left[:n_out] + right[:n_out]) * np.float32(0.5)
     return mono.astype(np.float32, copy=False)
+
+
+def _output_samples(sample: np.ndarray, settings: SynthSettings, sample_rate: int) -> int:
+    """Length of a rendering: its last scheduled event's sample plus the tail."""
+    tail = int(round(settings.tail_sec * sample_rate))
+    return (int(sample[-1]) if sample.size else 0) + tail
+
+
+def rendered_samples(
+    events: np.ndarray,
+    *,
+    pedal: np.ndarray | None = None,
+    settings: SynthSettings | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> int:
+    """Return how many samples :func:`synthesize` renders for these events, without rendering."""
+    settings = settings if settings is not None else SynthSettings()
+    sample, *_ = _schedule(_as_event_table(events), pedal, sample_rate)
+    return _output_samples(sample, settings, sample_rate)
 
 
 def _synth_kwargs(settings: SynthSettings, sample_rate: int) -> dict[str, Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "realize",
     "realize_pedal",
     "snap_to_render_grid",
+    "realize_on_grid",
 ]
 
 
@@ -373,3 +374,19 @@ def snap_to_render_grid(table: np.ndarray, *, sample_rate: int = SAMPLE_RATE) ->
     else:
         raise ConfigError(f"cannot snap a table with fields {names}")
     return out
+
+
+def realize_on_grid(
+    plan: PerformancePlan, events: np.ndarray, *, sample_rate: int = SAMPLE_RATE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return a plan's notes and pedal events as synthesis plays them: realized, on the grid.
+
+    What :func:`~msmd_builder.stages.perform.stage.perform_piece` renders and
+    stores for each plan (:func:`realize`, :func:`realize_pedal` and
+    :func:`snap_to_render_grid`).
+    """
+    performed, pedal = _realize(plan, events)
+    return (
+        snap_to_render_grid(performed, sample_rate=sample_rate),
+        snap_to_render_grid(pedal, sample_rate=sample_rate),
+    )

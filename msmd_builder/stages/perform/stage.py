@@ -47,7 +47,7 @@ from msmd_builder.stages.perform.plans import (
     _check,
     plan_piece,
 )
-from msmd_builder.stages.perform.realize import _as_event_table, _realize, snap_to_render_grid
+from msmd_builder.stages.perform.realize import _as_event_table, realize_on_grid
 from msmd_builder.stages.perform.soundfonts import (
     SoundfontSpec,
     find_soundfont,
@@ -222,9 +222,7 @@ def perform_piece(
             results.append(_result_from_file(npz_path, audio_path, key, plan.performance_id))
             continue
 
-        performed, pedal = _realize(plan, table)
-        performed = snap_to_render_grid(performed, sample_rate=sample_rate)
-        pedal = snap_to_render_grid(pedal, sample_rate=sample_rate)
+        performed, pedal = realize_on_grid(plan, table, sample_rate=sample_rate)
         started = time.perf_counter()
         audio = synthesize(
             performed,
